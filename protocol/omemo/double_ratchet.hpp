@@ -1,0 +1,104 @@
+// The Double Ratchet as OMEMO 2 uses it (XEP-0384 §4, twomemo doubleratchet 1.0.3):
+// KDF_RK / KDF_CK / message-key expansion with the OMEMO info strings, AES-256-CBC, a 16-byte
+// truncated HMAC over AD ‖ the received OMEMOMessage bytes, at most 1000 skipped keys per
+// session (oldest dropped first) and per message. A decryption either fully succeeds and
+// commits the new state, or leaves the state untouched. Knows nothing of X3DH, XML or storage.
+#pragma once
+
+#include <array>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "protocol/crypto/random.hpp"
+#include "protocol/crypto/secret.hpp"
+#include "protocol/crypto/x25519.hpp"
+#include "protocol/error.hpp"
+#include "protocol/omemo/constants.hpp"
+
+namespace multiend::state {
+class Ratchet;
+}
+
+namespace multiend::omemo {
+
+using crypto::Bytes;
+using crypto::ByteView;
+using crypto::Secret;
+using crypto::SecretBytes;
+using crypto::X25519KeyPair;
+using crypto::X25519Public;
+using AssociatedData = std::array<std::uint8_t, kAdSize>;
+
+// KDF_RK: HKDF(IKM = dh_out, salt = rk, "OMEMO Root Chain", 64) → (new rk, chain key).
+std::pair<Secret<32>, Secret<32>> kdf_rk(const Secret<32>& rk, const Secret<32>& dh_out);
+// KDF_CK: mk = HMAC(ck, 0x01), next ck = HMAC(ck, 0x02) → (next ck, mk).
+std::pair<Secret<32>, Secret<32>> kdf_ck(const Secret<32>& ck);
+
+struct MessageKeys {
+  Secret<32> aes_key;
+  Secret<32> hmac_key;
+  Secret<16> iv;
+};
+// HKDF(IKM = mk, salt = 0×32, "OMEMO Message Key Material", 80): aes[0:32] hmac[32:64] iv[64:80].
+MessageKeys expand_message_key(const Secret<32>& mk);
+
+// The header fields of a received message, read before decrypting.
+struct MessageHeader {
+  std::uint32_t n = 0;
+  std::uint32_t pn = 0;
+  X25519Public dh_pub;
+};
+// Parses an OMEMOAuthenticatedMessage only far enough to see its header (for heartbeats).
+Result<MessageHeader> peek_header(ByteView authenticated_message);
+
+class DoubleRatchet {
+ public:
+  // Initiator: DHs = fresh pair, DHr = the responder's signed prekey.
+  static Result<DoubleRatchet> init_active(Secret<32> shared_secret, const AssociatedData& ad,
+                                           X25519KeyPair own_ratchet, const X25519Public& peer_spk);
+  // Responder: DHs = the signed prekey pair, RK = SK; the first decrypt performs the DH step.
+  static DoubleRatchet init_passive(Secret<32> shared_secret, const AssociatedData& ad,
+                                    X25519KeyPair own_spk);
+
+  // Encrypts `plaintext` (48 bytes of key material or 32 zero bytes) into a serialised
+  // OMEMOAuthenticatedMessage. Errc::no_session when no sending chain exists yet.
+  Result<Bytes> encrypt(ByteView plaintext);
+
+  // Decrypts a serialised OMEMOAuthenticatedMessage. `rng` supplies the next ratchet key.
+  // Errors: bad_protobuf, bad_key, duplicate_message, too_many_skipped, mac_mismatch, bad_padding.
+  Result<SecretBytes> decrypt(ByteView authenticated_message, crypto::Rng& rng);
+
+  std::uint32_t sending_chain_length() const noexcept { return ns_; }
+  std::uint32_t receiving_chain_length() const noexcept { return nr_; }
+  std::size_t skipped_key_count() const noexcept { return skipped_.size(); }
+  const AssociatedData& associated_data() const noexcept { return ad_; }
+  const X25519Public& own_ratchet_public() const noexcept { return dhs_.pub; }
+
+  DoubleRatchet clone() const;
+  void to_state(state::Ratchet& out) const;
+  static Result<DoubleRatchet> from_state(const state::Ratchet& in);
+
+ private:
+  struct SkippedKey {
+    X25519Public dh;
+    std::uint32_t n;
+    Secret<32> mk;
+  };
+
+  DoubleRatchet() = default;
+
+  AssociatedData ad_{};
+  Secret<32> rk_;
+  X25519KeyPair dhs_;
+  std::optional<X25519Public> dhr_;
+  std::optional<Secret<32>> cks_;
+  std::optional<Secret<32>> ckr_;
+  std::uint32_t ns_ = 0, nr_ = 0, pn_ = 0;
+  std::deque<SkippedKey> skipped_;
+  // Receiving ratchet keys already stepped past: a message on one of them that is not in
+  // skipped_ was already read (or its key evicted): report a duplicate, not a MAC failure.
+  std::deque<X25519Public> previous_dhr_;
+};
+
+}  // namespace multiend::omemo

@@ -1,0 +1,22 @@
+// Parsing untrusted protobuf bytes without protobuf's own error logging: ParseFromArray logs
+// every missing required field to stderr, which would let a peer fill our logs at will.
+#pragma once
+
+#include <string>
+
+#include "protocol/crypto/secret.hpp"
+
+namespace multiend::omemo {
+
+template <class Message>
+bool parse_protobuf(Message& m, crypto::ByteView bytes) {
+  if (bytes.size() > static_cast<std::size_t>(INT32_MAX)) return false;
+  return m.ParsePartialFromArray(bytes.data(), static_cast<int>(bytes.size())) && m.IsInitialized();
+}
+
+template <class Message>
+bool parse_protobuf(Message& m, const std::string& bytes) {
+  return parse_protobuf(m, crypto::ByteView(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+}
+
+}  // namespace multiend::omemo
