@@ -1,0 +1,145 @@
+// Double Ratchet properties through two in-memory devices: out-of-order delivery across
+// ratchet steps, the skipped-key limits, replays, state restore, keys gone after use.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <random>
+
+#include "tests/support/devices.hpp"
+
+using namespace multiend;
+using namespace multiend::omemo;
+using test::make_device;
+
+namespace {
+
+// Confirms the session both ways so messages carry no kex wrapper.
+void handshake(test::Device& a, test::Device& b) {
+  REQUIRE(b.receive_text(a.send("hello", {&b}), a) == "hello");
+  REQUIRE(a.receive_text(b.send_empty(a), b) == "<empty>");
+}
+
+}  // namespace
+
+TEST_CASE("out-of-order delivery across several ratchet steps") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 22, 2);
+  handshake(*a, *b);
+  std::mt19937 shuffle(42);
+  for (int round = 0; round < 4; ++round) {
+    test::Device& from = round % 2 ? *b : *a;
+    test::Device& to = round % 2 ? *a : *b;
+    std::vector<std::pair<std::string, EncryptedMessage>> batch;
+    for (int i = 0; i < 7; ++i) {
+      std::string text = "r" + std::to_string(round) + "m" + std::to_string(i);
+      batch.emplace_back(text, from.send(text, {&to}));
+    }
+    std::shuffle(batch.begin(), batch.end(), shuffle);
+    for (auto& [text, m] : batch) CHECK(to.receive_text(m, from) == text);
+  }
+}
+
+TEST_CASE("messages from a previous chain arrive after the ratchet stepped") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 22, 2);
+  handshake(*a, *b);
+  auto late1 = a->send("late1", {b.get()});
+  auto late2 = a->send("late2", {b.get()});
+  auto now = a->send("now", {b.get()});
+  CHECK(b->receive_text(now, *a) == "now");
+  CHECK(a->receive_text(b->send("reply", {a.get()}), *b) == "reply");
+  auto next = a->send("next chain", {b.get()});
+  CHECK(b->receive_text(next, *a) == "next chain");
+  CHECK(b->receive_text(late2, *a) == "late2");
+  CHECK(b->receive_text(late1, *a) == "late1");
+  // Keys are gone after use: the same ciphertext cannot be decrypted twice.
+  CHECK(b->receive(late1, *a).error() == Errc::duplicate_message);
+  CHECK(b->receive(now, *a).error() == Errc::duplicate_message);
+}
+
+TEST_CASE("skipped keys: 1000 in one message is allowed, 1001 is refused") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 22, 2);
+  auto c = make_device("bob@example.org", 33, 3);  // a second receiver on a separate session
+  handshake(*a, *b);
+  handshake(*a, *c);
+  std::vector<EncryptedMessage> to_b, to_c;
+  for (int i = 0; i < 1002; ++i) {
+    to_b.push_back(a->send("m" + std::to_string(i), {b.get()}));
+    to_c.push_back(a->send("m" + std::to_string(i), {c.get()}));
+  }
+  // Index 1000 skips exactly 1000 keys (0..999).
+  CHECK(b->receive_text(to_b[1000], *a) == "m1000");
+  CHECK(b->store.load_session(a->address())->ratchet.skipped_key_count() == 1000);
+  CHECK(b->receive_text(to_b[3], *a) == "m3");
+  // Index 1001 would skip 1001: refused, session untouched, the next in order still works.
+  auto r = c->receive(to_c[1001], *a);
+  CHECK(r.error() == Errc::too_many_skipped);
+  CHECK(c->receive_text(to_c[0], *a) == "m0");
+}
+
+TEST_CASE("the skipped-key store keeps at most 1000 keys, dropping the oldest") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 22, 2);
+  handshake(*a, *b);
+  std::vector<EncryptedMessage> first;
+  for (int i = 0; i < 600; ++i) first.push_back(a->send("x", {b.get()}));
+  CHECK(b->receive_text(first.back(), *a) == "x");  // 599 skipped
+  std::vector<EncryptedMessage> second;
+  for (int i = 0; i < 600; ++i) second.push_back(a->send("y", {b.get()}));
+  CHECK(b->receive_text(second.back(), *a) == "y");  // 599 more: 1198 > 1000
+  CHECK(b->store.load_session(a->address())->ratchet.skipped_key_count() == 1000);
+  // The oldest ones were dropped: their messages can no longer be read.
+  CHECK_FALSE((b->receive(first[0], *a)).has_value());
+  CHECK(b->receive_text(first[300], *a) == "x");
+}
+
+TEST_CASE("a replayed message is rejected as a duplicate") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 22, 2);
+  handshake(*a, *b);
+  auto m = a->send("once", {b.get()});
+  CHECK(b->receive_text(m, *a) == "once");
+  CHECK(b->receive(m, *a).error() == Errc::duplicate_message);
+}
+
+TEST_CASE("tampering is detected and leaves the session usable") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 22, 2);
+  handshake(*a, *b);
+  auto m = a->send("intact", {b.get()});
+  for (std::size_t pos = 0; pos < m.groups[0].keys[0].data.size(); ++pos) {
+    auto bad = m;
+    bad.groups[0].keys[0].data[pos] ^= 0x04;
+    CHECK_FALSE((b->receive(bad, *a)).has_value());
+  }
+  for (std::size_t pos = 0; pos < m.payload->size(); pos += 7) {
+    auto bad = m;
+    (*bad.payload)[pos] ^= 0x80;
+    CHECK(b->receive(bad, *a).error() == Errc::mac_mismatch);
+  }
+  CHECK(b->receive_text(m, *a) == "intact");
+}
+
+TEST_CASE("state serialised and restored mid-conversation") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 22, 2);
+  handshake(*a, *b);
+  auto pending = a->send("sent before the save", {b.get()});
+  auto skipped_one = a->send("skipped", {b.get()});
+  auto after = a->send("after", {b.get()});
+  CHECK(b->receive_text(after, *a) == "after");
+
+  auto saved = b->store.serialize();
+  auto restored = MemoryStore::deserialize(saved.view());
+  REQUIRE(restored.has_value());
+  crypto::DeterministicRng rng(99);
+  auto b2 = SessionManager::open(restored->stores(), rng, "bob@example.org", 0, 0);
+  CHECK(b2.device_id() == 22);
+  CHECK(b2.identity_key() == b->mgr.identity_key());
+  CHECK(b2.decrypt(skipped_one, "alice@example.org").value().plaintext.has_value());
+  CHECK(b2.decrypt(pending, "alice@example.org").value().plaintext.has_value());
+  CHECK(b2.decrypt(after, "alice@example.org").error() == Errc::duplicate_message);
+  CHECK(MemoryStore::deserialize(crypto::ByteView(saved.data(), saved.size() / 2)).error() == Errc::bad_protobuf);
+}
