@@ -1,0 +1,135 @@
+#include "protocol/xml/serializer.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace multiend::xml {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+constexpr std::string_view kXmlNs = "http://www.w3.org/XML/1998/namespace";
+
+// Length of a valid, XML-1.0-allowed UTF-8 sequence (>= 2 bytes) at s[i]; 0 if not.
+std::size_t valid_multibyte(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  std::size_t len = 0;
+  char32_t cp = 0;
+  char32_t min = 0;
+  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
+  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
+  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
+  else return 0;
+  if (s.size() - i < len) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if (cp == 0xFFFE || cp == 0xFFFF) return 0;  // not XML Chars
+  return len;
+}
+
+// Escapes s into out. In attribute values quotes and whitespace other than space are
+// escaped too: attribute-value normalization would otherwise turn tab/LF into spaces.
+void escape(std::string_view s, std::string& out, bool attribute) {
+  out.reserve(out.size() + s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      const std::size_t len = valid_multibyte(s, i);
+      if (len == 0) {
+        out += kReplacement;
+        ++i;
+      } else {
+        out.append(s.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    ++i;
+    switch (c) {
+      case '&': out += "&amp;"; continue;
+      case '<': out += "&lt;"; continue;
+      case '>': out += "&gt;"; continue;  // also keeps "]]>" out of text
+      case '\r': out += "&#13;"; continue;
+      case '"': out += attribute ? "&quot;" : "\""; continue;
+      case '\'': out += attribute ? "&apos;" : "'"; continue;
+      case '\t': out += attribute ? "&#9;" : "\t"; continue;
+      case '\n': out += attribute ? "&#10;" : "\n"; continue;
+      default: break;
+    }
+    if (u < 0x20) {
+      out += kReplacement;  // C0 controls cannot appear in XML 1.0, not even as references
+      continue;
+    }
+    out += c;
+  }
+}
+
+void write_attr(std::string& out, std::string_view name, std::string_view value) {
+  out += ' ';
+  out += name;
+  out += "='";
+  escape(value, out, true);
+  out += '\'';
+}
+
+void write(const Element& e, std::string& out, std::string_view parent_ns) {
+  // The XML namespace may not be the default namespace; it always has the prefix xml.
+  const bool xml_prefixed = e.ns() == kXmlNs;
+  const std::string qname = xml_prefixed ? "xml:" + e.name() : e.name();
+  const std::string_view default_ns = xml_prefixed ? parent_ns : std::string_view(e.ns());
+  out += '<';
+  out += qname;
+  if (default_ns != parent_ns) write_attr(out, "xmlns", default_ns);
+
+  // Prefixes for "{uri}name" attributes are local to this element; each element that needs
+  // one declares its own, so no prefix bookkeeping crosses element boundaries.
+  std::vector<std::string_view> prefixed_ns;
+  for (const auto& [name, value] : e.attrs()) {
+    if (name.empty() || name.front() != '{') {
+      write_attr(out, name, value);
+      continue;
+    }
+    const std::size_t close = name.rfind('}');
+    const std::string_view uri = std::string_view(name).substr(1, close - 1);
+    auto it = std::find(prefixed_ns.begin(), prefixed_ns.end(), uri);
+    const std::string prefix = "ns" + std::to_string(it - prefixed_ns.begin());
+    if (it == prefixed_ns.end()) {
+      prefixed_ns.push_back(uri);
+      write_attr(out, "xmlns:" + prefix, uri);
+    }
+    write_attr(out, prefix + ":" + name.substr(close + 1), value);
+  }
+
+  if (e.nodes().empty()) {
+    out += "/>";
+    return;
+  }
+  out += '>';
+  for (const Element::Node& n : e.nodes()) {
+    if (n.is_element())
+      write(*n.element(), out, default_ns);
+    else
+      escape(n.text(), out, false);
+  }
+  out += "</";
+  out += qname;
+  out += '>';
+}
+
+}  // namespace
+
+std::string serialize(const Element& element) {
+  std::string out;
+  serialize_to(element, out, {});
+  return out;
+}
+
+void serialize_to(const Element& element, std::string& out, std::string_view parent_ns) {
+  write(element, out, parent_ns);
+}
+
+}  // namespace multiend::xml
