@@ -1,0 +1,20 @@
+// Fuzzes every protobuf decode path fed by untrusted bytes: the OMEMO wire messages (as a
+// receiver reads them) and the stored device state (as a client reads its own database).
+#include <cstddef>
+#include <cstdint>
+
+#include "omemo.pb.h"
+#include "protocol/omemo/double_ratchet.hpp"
+#include "protocol/omemo/memory_store.hpp"
+#include "protocol/omemo/session.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace multiend;
+  const crypto::ByteView bytes(data, size);
+  (void)omemo::peek_header(bytes);
+  if (auto kex = omemo::unwrap_key_exchange(bytes)) (void)omemo::peek_header(kex->authenticated_message);
+  multiend::wire::OMEMOMessage m;
+  (void)m.ParseFromArray(data, static_cast<int>(size));
+  if (auto store = omemo::MemoryStore::deserialize(bytes)) (void)store->serialize();
+  return 0;
+}
