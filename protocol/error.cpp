@@ -34,6 +34,8 @@ class ProtocolCategory final : public boost::system::error_category {
       case Errc::repair_throttled: return "session repair throttled";
       case Errc::no_prekeys: return "bundle has no one-time prekeys";
       case Errc::limit_exceeded: return "size or count limit exceeded";
+      case Errc::unsupported: return "not implemented";
+      case Errc::bad_request: return "invalid request values";
     }
     return "unknown protocol error";
   }

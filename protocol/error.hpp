@@ -38,6 +38,8 @@ enum class Errc {
   repair_throttled,        // a session repair for this device happened too recently
   no_prekeys,              // a bundle without one-time prekeys
   limit_exceeded,          // a size or count limit from outside was exceeded
+  unsupported,             // a well-formed request for something we do not implement
+  bad_request,             // a well-formed element with invalid values (forms, RSM, dates)
 };
 
 const boost::system::error_category& protocol_category() noexcept;

@@ -25,7 +25,7 @@ std::string error_name(const boost::system::error_code& ec) {
                                 "bad_key", "bad_signature", "mac_mismatch", "bad_padding",
                                 "duplicate_message", "too_many_skipped", "no_session", "unknown_prekey",
                                 "unknown_signed_prekey", "not_for_this_device", "identity_mismatch",
-                                "repair_throttled", "no_prekeys", "limit_exceeded"};
+                                "repair_throttled", "no_prekeys", "limit_exceeded", "unsupported", "bad_request"};
   if (ec.category() == protocol_category() && ec.value() >= 0 &&
       static_cast<std::size_t>(ec.value()) < std::size(names))
     return names[ec.value()];
