@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libboost1.81-dev libsodium-dev libssl-dev libexpat1-dev
   libprotobuf-dev protobuf-compiler libpqxx-dev libsqlite3-dev
-  nlohmann-json3-dev doctest-dev libspdlog-dev libcli11-dev libbenchmark-dev
+  nlohmann-json3-dev doctest-dev libspdlog-dev libcli11-dev libbenchmark-dev prometheus-cpp-dev
   # test peers and services
   python3 python3-twomemo python3-omemo python3-xmlschema python3-nacl python3-slixmpp
   postgresql prosody lua-unbound openssl ca-certificates
