@@ -1,0 +1,56 @@
+// The component's configuration: a JSON file, then command-line flags, then environment
+// variables for secrets (MULTIEND_COMPONENT_SECRET, MULTIEND_DATABASE_URL). Knows nothing of
+// sockets or the database; validates ranges so the rest of the code can trust the values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace multiend::server {
+
+struct Config {
+  // XMPP server and our names on it
+  std::string xmpp_host = "127.0.0.1";
+  std::uint16_t component_port = 5347;
+  std::string component_domain = "archive.localhost";
+  std::string user_domain = "localhost";
+  std::string component_secret;  // from the environment or secret_file only; never logged
+  // PostgreSQL
+  std::string database_url = "postgresql:///multiend";
+  int db_pool_size = 4;
+  // HTTP health and metrics
+  std::string http_address = "127.0.0.1:9100";
+  std::string log_level = "info";
+  // limits
+  std::size_t max_stanza_bytes = 256 * 1024;
+  std::size_t max_recipients = 100;
+  std::size_t max_inflight = 2000;       // stanzas handled at once before we answer "wait"
+  std::size_t batch_max = 256;           // messages per group commit
+  std::uint32_t mam_default_max = 50;
+  std::uint32_t mam_max = 250;
+  std::int64_t prekey_low_threshold = 25;
+  std::int64_t claim_retry_seconds = 60;
+  // background work
+  std::int64_t retention_seconds = 30LL * 24 * 3600;
+  std::int64_t retention_interval_seconds = 3600;
+  std::int64_t device_inactivity_seconds = 90LL * 24 * 3600;
+  std::int64_t prune_interval_seconds = 24 * 3600;
+  // timeouts
+  std::int64_t connect_timeout_seconds = 10;
+  std::int64_t request_timeout_seconds = 15;
+  std::int64_t reconnect_max_backoff_seconds = 30;
+  std::int64_t shutdown_grace_seconds = 10;
+};
+
+// Applies the keys of a JSON object (unknown keys are an error: a typo must not pass silently).
+void apply_json(Config& c, const nlohmann::json& j);
+void load_file(Config& c, const std::string& path);
+// MULTIEND_COMPONENT_SECRET, MULTIEND_COMPONENT_SECRET_FILE, MULTIEND_DATABASE_URL.
+void apply_environment(Config& c);
+// Throws std::invalid_argument with a readable message.
+void validate(const Config& c);
+
+}  // namespace multiend::server

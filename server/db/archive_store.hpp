@@ -1,0 +1,80 @@
+// SQL for the message archive: group-committed inserts (one row per message, one small row per
+// recipient archive), MAM pages, pending fan-out after a restart, and retention.
+// Blocking calls on a pqxx::connection; knows nothing of XMPP beyond JIDs and stanza text.
+#pragma once
+
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace multiend::server {
+
+struct NewMessage {
+  std::string sender_bare;
+  std::string sender_full;
+  std::string origin_id;
+  std::string stanza;                   // serialised <message/> in jabber:client
+  std::vector<std::string> recipients;  // bare JIDs whose archives get it (the sender's included)
+  // Coverage check, done inside the same transaction as the insert: every device on the
+  // recipients' lists (except the sending one) must be among `keyed_devices`.
+  bool check_coverage = false;
+  std::uint32_t sender_device = 0;
+  std::vector<std::pair<std::string, std::uint32_t>> keyed_devices;  // sorted
+};
+
+struct StoredMessage {
+  std::int64_t id = 0;
+  bool duplicate = false;    // an earlier message from this sender had the same origin-id
+  std::int64_t stored_at_us = 0;
+  // Non-empty: refused by the coverage check, nothing stored; these devices had no key.
+  std::vector<std::pair<std::string, std::uint32_t>> missing;
+};
+
+struct ArchivedMessage {
+  std::int64_t id = 0;
+  std::int64_t stored_at_us = 0;
+  std::string stanza;
+};
+
+struct PendingFanout {
+  std::int64_t id = 0;
+  std::int64_t stored_at_us = 0;
+  std::string stanza;
+  std::vector<std::string> recipients;
+};
+
+struct MamFilter {
+  std::string owner;
+  std::optional<std::string> with;  // bare JID
+  std::optional<std::int64_t> start_us, end_us;
+  std::optional<std::int64_t> after_id, before_id;  // exclusive bounds (form and RSM combined)
+  std::vector<std::int64_t> ids;
+  std::uint32_t max = 50;
+  bool from_end = false;  // RSM <before/>: the page ending at before_id (or at the end)
+};
+
+struct MamPage {
+  std::vector<ArchivedMessage> messages;  // ascending by id
+  bool complete = false;                  // no more results in the paging direction
+  std::optional<std::int64_t> count;      // only when asked (max = 0)
+};
+
+namespace archive_store {
+
+// One transaction for the whole group; result i belongs to message i. Messages are stored in
+// the order given (ids grow in that order), so one sender's messages keep their order.
+std::vector<StoredMessage> insert_batch(pqxx::connection& c, const std::vector<const NewMessage*>& batch);
+MamPage query(pqxx::connection& c, const MamFilter& f, bool want_count);
+// Whether `id` is in `owner`'s archive (RSM ids must name a result of this archive).
+bool owns(pqxx::connection& c, const std::string& owner, std::int64_t id);
+// Whether every id is in `owner`'s archive.
+bool owns_all(pqxx::connection& c, const std::string& owner, const std::vector<std::int64_t>& ids);
+// Committed messages not yet delivered, with id > after_id, oldest first.
+std::vector<PendingFanout> pending_fanout(pqxx::connection& c, std::int64_t after_id, std::size_t limit);
+void mark_fanned_out(pqxx::connection& c, const std::vector<std::int64_t>& ids);
+// Deletes up to `batch` messages older than the retention age; returns how many.
+std::int64_t expire(pqxx::connection& c, std::int64_t retention_seconds, std::int64_t batch);
+
+}  // namespace archive_store
+}  // namespace multiend::server

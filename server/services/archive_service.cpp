@@ -1,0 +1,231 @@
+#include "server/services/archive_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "protocol/omemo/constants.hpp"
+#include "protocol/omemo/encrypted_element.hpp"
+#include "protocol/xml/serializer.hpp"
+#include "protocol/xml/stream_parser.hpp"
+#include "protocol/xmpp/datetime.hpp"
+#include "protocol/xmpp/namespaces.hpp"
+#include "protocol/xmpp/stanza.hpp"
+#include "server/services/addressing.hpp"
+
+namespace multiend::server {
+namespace {
+
+constexpr std::size_t kMaxOriginId = 128;
+
+xml::Element stanza_id(const Config& c, std::int64_t id) {
+  xml::Element sid("stanza-id", std::string(xmpp::kSidNs));
+  sid.set_attr("by", c.component_domain);
+  sid.set_attr("id", std::to_string(id));
+  return sid;
+}
+
+// Built in plain functions, not braced inside coroutines (GCC 12, see GroupCommit::submit).
+xmpp::StanzaError error(xmpp::ErrorType type, std::string condition, std::string text) {
+  return {type, std::move(condition), std::move(text), std::nullopt};
+}
+xmpp::StanzaError error_with(xmpp::ErrorType type, std::string condition, std::string text, xml::Element app) {
+  return {type, std::move(condition), std::move(text), std::move(app)};
+}
+
+}  // namespace
+
+ArchiveService::ArchiveService(ServiceContext ctx) : ctx_(ctx), commit_(ctx.db, ctx.metrics, ctx.config.batch_max) {}
+
+asio::awaitable<void> ArchiveService::handle_message(xml::Element stanza) {
+  const Config& cfg = ctx_.config;
+  auto reject = [&](const xmpp::StanzaError& e) {
+    ctx_.metrics.error(e.condition);
+    ctx_.stream.send(xmpp::make_error_reply(stanza, e), "error");
+  };
+  const std::string type(stanza.attr("type").value_or("normal"));
+  if (type != "normal" && type != "chat") co_return;  // errors, headlines, groupchat: nothing to archive
+
+  auto sender = user_sender(cfg, stanza);
+  if (!sender || sender->is_bare()) {
+    reject(error(xmpp::ErrorType::auth, "forbidden", "only users of " + cfg.user_domain + " may archive"));
+    co_return;
+  }
+  // The stored and forwarded copy is the stanza as a client would see it.
+  xml::Element inner = xmpp::rename_namespace(stanza, xmpp::kComponentNs, xmpp::kClientNs);
+  std::string stored = xml::serialize(inner);
+  if (stored.size() > cfg.max_stanza_bytes) {
+    reject(error(xmpp::ErrorType::modify, "not-acceptable", "stanza exceeds " + std::to_string(cfg.max_stanza_bytes) + " bytes"));
+    co_return;
+  }
+  const xml::Element* enc_elem = stanza.child("encrypted", omemo::kNs);
+  if (!enc_elem) {
+    reject(error(xmpp::ErrorType::modify, "bad-request", "no <encrypted xmlns='urn:xmpp:omemo:2'/>: only OMEMO 2 is archived"));
+    co_return;
+  }
+  auto enc = omemo::encrypted_from_xml(*enc_elem);
+  if (!enc) {
+    reject(error(xmpp::ErrorType::modify, "bad-request", "malformed OMEMO element: " + enc.error().message()));
+    co_return;
+  }
+  std::string origin_id;
+  if (const xml::Element* o = stanza.child("origin-id", xmpp::kSidNs)) origin_id = std::string(o->attr("id").value_or(""));
+  if (origin_id.empty()) origin_id = std::string(stanza.attr("id").value_or(""));
+  if (origin_id.empty() || origin_id.size() > kMaxOriginId) {
+    reject(error(xmpp::ErrorType::modify, "bad-request", "an <origin-id/> (or id) of 1..128 characters is required"));
+    co_return;
+  }
+
+  // Recipients: header JIDs, XEP-0033 to/cc, the sender. Empty messages: header JIDs only.
+  const std::string sender_bare = sender->bare_string();
+  const bool empty_message = !enc->payload.has_value();
+  std::set<std::string> recipients;
+  for (const auto& g : enc->groups) recipients.insert(g.jid);
+  if (!empty_message) {
+    recipients.insert(sender_bare);
+    if (const xml::Element* addrs = stanza.child("addresses", xmpp::kAddressNs)) {
+      for (const xml::Element* a : addrs->children("address", xmpp::kAddressNs)) {
+        const auto t = a->attr("type").value_or("");
+        if (t != "to" && t != "cc") continue;
+        auto j = Jid::parse(a->attr("jid").value_or(""));
+        if (!j) {
+          reject(error(xmpp::ErrorType::modify, "bad-request", "invalid address jid"));
+          co_return;
+        }
+        recipients.insert(j->bare_string());
+        if (recipients.size() > cfg.max_recipients) break;
+      }
+    }
+  }
+  if (recipients.size() > cfg.max_recipients) {
+    reject(error(xmpp::ErrorType::modify, "policy-violation",
+                 "more than " + std::to_string(cfg.max_recipients) + " recipients"));
+    co_return;
+  }
+  // Built synchronously, before any suspension, so messages reach the group commit in the
+  // order they arrived and one sender's messages keep their order in the archive. Members are
+  // assigned one by one, not brace-initialised: see GroupCommit::submit on GCC 12.
+  NewMessage record;
+  record.sender_bare = sender_bare;
+  record.sender_full = sender->to_string();
+  record.origin_id = origin_id;
+  record.stanza = std::move(stored);
+  record.recipients.assign(recipients.begin(), recipients.end());
+  record.check_coverage = !empty_message;  // empty messages are per-device ratchet upkeep
+  record.sender_device = enc->sid;
+  for (const auto& g : enc->groups)
+    for (const auto& k : g.keys) record.keyed_devices.emplace_back(g.jid, k.rid);
+  std::sort(record.keyed_devices.begin(), record.keyed_devices.end());
+
+  // GCC 12 frees coroutine frames wrongly when co_return sits inside a try block that
+  // co_awaits: the fallible part is a coroutine of its own.
+  bool ok = true;
+  try {
+    co_await store_and_fan_out(stanza, std::move(inner), record);
+  } catch (const std::exception& e) {
+    spdlog::warn("archive: message from {} not stored: {}", sender_bare, e.what());
+    ok = false;
+  }
+  if (!ok) reject(error(xmpp::ErrorType::wait, "internal-server-error", "archive unavailable, retry later"));
+}
+
+asio::awaitable<void> ArchiveService::store_and_fan_out(const xml::Element& stanza, xml::Element inner,
+                                                        const NewMessage& record) {
+  const Config& cfg = ctx_.config;
+  StoredMessage s = co_await commit_.submit(record);
+  if (!s.missing.empty()) {
+    xml::Element missing("missing-devices", std::string(xmpp::kMultiendNs));
+    for (const auto& [owner, device] : s.missing)
+      missing.add_child(xml::Element("device", std::string(xmpp::kMultiendNs)))
+          .set_attr("jid", owner)
+          .set_attr("id", std::to_string(device));
+    ctx_.metrics.coverage_rejections.Increment();
+    ctx_.metrics.error("not-acceptable");
+    ctx_.stream.send(xmpp::make_error_reply(stanza, error_with(xmpp::ErrorType::modify, "not-acceptable",
+                                                               "message not encrypted for every device",
+                                                               std::move(missing))),
+                     "error");
+    co_return;
+  }
+  {
+    // Receipt only after the commit: the sender may resend until it sees one.
+    xml::Element receipt("message", std::string(xmpp::kComponentNs));
+    receipt.set_attr("from", cfg.component_domain);
+    receipt.set_attr("to", record.sender_full);
+    receipt.set_attr("type", "headline");
+    receipt.add_child(xml::Element("received", std::string(xmpp::kReceiptsNs)))
+        .set_attr("id", std::string(stanza.attr("id").value_or(record.origin_id)));
+    receipt.add_child(stanza_id(cfg, s.id));
+    ctx_.stream.send(receipt, "receipt");
+    if (s.duplicate) {
+      ctx_.metrics.messages_duplicate.Increment();
+      co_return;
+    }
+    ctx_.metrics.messages_archived.Increment();
+    fan_out(s.id, s.stored_at_us, inner, record.recipients);
+  }
+}
+
+void ArchiveService::fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
+                             const std::vector<std::string>& recipients) {
+  bool all_sent = true;
+  for (const auto& r : recipients) {
+    xml::Element m("message", std::string(xmpp::kComponentNs));
+    m.set_attr("from", ctx_.config.component_domain);
+    m.set_attr("to", r);
+    m.set_attr("type", "headline");
+    auto& fwd = m.add_child(xml::Element("forwarded", std::string(xmpp::kForwardNs)));
+    fwd.add_child(xml::Element("delay", std::string(xmpp::kDelayNs))).set_attr("stamp", xmpp::format_datetime(stored_at_us));
+    fwd.add_child(inner);
+    m.add_child(stanza_id(ctx_.config, id));
+    all_sent &= ctx_.stream.send(m, "fanout");
+  }
+  // Unsent (stream down) stays pending and is delivered by resume_fanout after reconnect.
+  if (all_sent) fanned_out_.push_back(id);
+}
+
+asio::awaitable<void> ArchiveService::flush_fanout_marks() {
+  if (fanned_out_.empty()) co_return;
+  std::vector<std::int64_t> ids = std::exchange(fanned_out_, {});
+  try {
+    co_await ctx_.db.run([&ids](pqxx::connection& c) { archive_store::mark_fanned_out(c, ids); });
+  } catch (const std::exception& e) {
+    spdlog::warn("archive: could not mark {} messages delivered: {}", ids.size(), e.what());
+    fanned_out_.insert(fanned_out_.end(), ids.begin(), ids.end());
+  }
+}
+
+asio::awaitable<void> ArchiveService::resume_fanout() {
+  if (resuming_) co_return;
+  resuming_ = true;
+  try {
+    co_await flush_fanout_marks();
+    std::int64_t resumed = 0, after = 0;
+    for (;;) {
+      if (!ctx_.stream.authenticated()) break;
+      auto pending =
+          co_await ctx_.db.run([after](pqxx::connection& c) { return archive_store::pending_fanout(c, after, 500); });
+      if (pending.empty()) break;
+      for (const auto& p : pending) {
+        after = p.id;
+        auto inner = xml::parse_element(p.stanza, {.max_stanza_bytes = ctx_.config.max_stanza_bytes * 2});
+        if (!inner) {
+          spdlog::error("archive: stored message {} does not parse; skipping its fan-out", p.id);
+          fanned_out_.push_back(p.id);
+          continue;
+        }
+        fan_out(p.id, p.stored_at_us, *inner, p.recipients);
+        ++resumed;
+      }
+      co_await flush_fanout_marks();
+      if (pending.size() < 500) break;
+    }
+    if (resumed) spdlog::info("archive: delivered {} messages left pending", resumed);
+  } catch (const std::exception& e) {
+    spdlog::warn("archive: resuming fan-out failed: {}", e.what());
+  }
+  resuming_ = false;
+}
+
+}  // namespace multiend::server

@@ -1,0 +1,40 @@
+// Archive and fan-out: one encrypted multi-recipient <message/> in, checked for coverage
+// (every device of every recipient has a key), committed once (group commit), acknowledged
+// with a receipt, then delivered as one headline per recipient bare JID. A message committed
+// but not yet delivered (the component stopped) is delivered after the next connect.
+// Only ciphertext passes through here: the component never sees a plaintext.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <vector>
+
+#include "protocol/jid.hpp"
+#include "protocol/omemo/encrypted_element.hpp"
+#include "protocol/xml/element.hpp"
+#include "server/services/context.hpp"
+#include "server/services/group_commit.hpp"
+
+namespace multiend::server {
+
+class ArchiveService {
+ public:
+  explicit ArchiveService(ServiceContext ctx);
+
+  asio::awaitable<void> handle_message(xml::Element stanza);
+  // Delivers every committed message whose fan-out did not happen (after a restart/reconnect).
+  asio::awaitable<void> resume_fanout();
+  // Writes the "fanned out" marks collected since the last call (one UPDATE).
+  asio::awaitable<void> flush_fanout_marks();
+
+ private:
+  asio::awaitable<void> store_and_fan_out(const xml::Element& stanza, xml::Element inner, const NewMessage& record);
+  void fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
+               const std::vector<std::string>& recipients);
+
+  ServiceContext ctx_;
+  GroupCommit commit_;
+  std::vector<std::int64_t> fanned_out_;
+  bool resuming_ = false;
+};
+
+}  // namespace multiend::server

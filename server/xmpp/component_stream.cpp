@@ -1,0 +1,210 @@
+#include "server/xmpp/component_stream.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <sodium.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+
+#include "protocol/crypto/sha1_hex.hpp"
+#include "protocol/xml/serializer.hpp"
+#include "protocol/xml/stream_parser.hpp"
+#include "protocol/xmpp/namespaces.hpp"
+
+namespace multiend::server {
+
+using namespace asio::experimental::awaitable_operators;
+using std::chrono::seconds;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+
+asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+// Throws when `d` elapses first.
+asio::awaitable<void> deadline(std::chrono::steady_clock::duration d, const char* what) {
+  co_await sleep_for(d);
+  throw std::runtime_error(std::string("timeout: ") + what);
+}
+
+}  // namespace
+
+ComponentStream::ComponentStream(asio::io_context& ioc, const Config& config, Metrics& metrics)
+    : ioc_(ioc), config_(config), metrics_(metrics), socket_(ioc), write_signal_(ioc) {
+  write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+}
+
+void ComponentStream::stop() {
+  stopping_ = true;
+  if (authenticated_ && socket_.is_open()) {
+    // Best effort: close the stream politely, then the socket.
+    out_.push_back("</stream:stream>");
+    write_signal_.cancel();
+  }
+  asio::post(ioc_, [this] { close_socket(); });
+}
+
+void ComponentStream::close_socket() {
+  boost::system::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  write_signal_.cancel();
+}
+
+bool ComponentStream::send(const xml::Element& stanza, const char* kind) {
+  if (!authenticated_) {
+    metrics_.error("stream-down-dropped");
+    return false;
+  }
+  std::string s;
+  xml::serialize_to(stanza, s, xmpp::kComponentNs);
+  out_.push_back(std::move(s));
+  metrics_.stanza_out(kind);
+  write_signal_.cancel();
+  return true;
+}
+
+asio::awaitable<void> ComponentStream::run() {
+  int attempt = 0;
+  while (!stopping_) {
+    try {
+      co_await session();
+      attempt = 0;  // a session that authenticated and then ended: retry at once
+    } catch (const std::exception& e) {
+      if (!stopping_) spdlog::warn("component stream: {}", e.what());
+    }
+    const bool was_up = authenticated_;
+    authenticated_ = false;
+    metrics_.xmpp_connected.Set(0);
+    out_.clear();
+    close_socket();
+    if (stopping_) break;
+    if (was_up) attempt = 0;
+    const auto backoff = std::min<std::int64_t>(config_.reconnect_max_backoff_seconds, 1LL << std::min(attempt, 5));
+    ++attempt;
+    spdlog::info("component stream: reconnecting in {} s", backoff);
+    co_await sleep_for(seconds(backoff));
+  }
+}
+
+asio::awaitable<void> ComponentStream::session() {
+  auto ex = co_await asio::this_coro::executor;
+  asio::ip::tcp::resolver resolver(ex);
+  const auto timeout = seconds(config_.connect_timeout_seconds);
+  auto endpoints = co_await (resolver.async_resolve(config_.xmpp_host, std::to_string(config_.component_port),
+                                                    asio::use_awaitable) ||
+                             deadline(timeout, "resolve"));
+  socket_ = asio::ip::tcp::socket(ex);
+  co_await (asio::async_connect(socket_, std::get<0>(endpoints), asio::use_awaitable) || deadline(timeout, "connect"));
+  socket_.set_option(asio::ip::tcp::no_delay(true));
+  spdlog::info("component stream: connected to {}:{}", config_.xmpp_host, config_.component_port);
+
+  const std::string header = "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
+                             "xmlns:stream='http://etherx.jabber.org/streams' to='" +
+                             config_.component_domain + "'>";
+  co_await (asio::async_write(socket_, asio::buffer(header), asio::use_awaitable) || deadline(timeout, "write"));
+
+  // Stanzas up to twice the configured limit are parsed so they can be answered with an
+  // error; beyond that the stream itself is at fault.
+  xml::StreamParser parser({.max_stanza_bytes = config_.max_stanza_bytes * 2 + 64 * 1024, .max_depth = 32});
+  std::string buf(kReadChunk, '\0');
+  bool handshake_sent = false;
+
+  auto read_more = [&]() -> asio::awaitable<void> {
+    std::size_t n = 0;
+    if (authenticated_) {
+      n = co_await socket_.async_read_some(asio::buffer(buf), asio::use_awaitable);
+    } else {
+      auto r = co_await (socket_.async_read_some(asio::buffer(buf), asio::use_awaitable) ||
+                         deadline(timeout, "handshake"));
+      n = std::get<0>(r);
+    }
+    auto fed = parser.feed(std::string_view(buf.data(), n));
+    if (!fed) {
+      metrics_.error("stream-" + fed.error().message());
+      const std::string err = "<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                              "</stream:error></stream:stream>";
+      boost::system::error_code ec;
+      asio::write(socket_, asio::buffer(err), ec);
+      throw std::runtime_error("bad input from the server: " + fed.error().message());
+    }
+  };
+
+  for (;;) {
+    while (auto ev = parser.next()) {
+      if (auto* opened = std::get_if<xml::StreamOpened>(&*ev)) {
+        std::string id;
+        for (const auto& [k, v] : opened->attrs)
+          if (k == "id") id = v;
+        if (id.empty()) throw std::runtime_error("stream header without id");
+        std::string hs = "<handshake>" + crypto::component_handshake_digest(id, config_.component_secret) +
+                         "</handshake>";
+        co_await (asio::async_write(socket_, asio::buffer(hs), asio::use_awaitable) || deadline(timeout, "write"));
+        sodium_memzero(hs.data(), hs.size());  // the digest is a credential
+        handshake_sent = true;
+      } else if (std::holds_alternative<xml::StreamClosed>(*ev)) {
+        throw std::runtime_error("the server closed the stream");
+      } else {
+        xml::Element stanza = std::move(std::get<xml::StanzaEvent>(*ev).stanza);
+        if (stanza.ns() == xml::kStreamNs && stanza.name() == "error") {
+          std::string cond = "unknown";
+          for (const auto* c : stanza.element_children()) cond = c->name() == "text" ? cond : c->name();
+          throw std::runtime_error("stream error from the server: " + cond);
+        }
+        if (!authenticated_) {
+          if (handshake_sent && stanza.name() == "handshake") {
+            authenticated_ = true;
+            metrics_.xmpp_connected.Set(1);
+            spdlog::info("component stream: authenticated as {}", config_.component_domain);
+            asio::co_spawn(ex, writer(), asio::detached);
+            if (on_connected_) on_connected_();
+            continue;
+          }
+          throw std::runtime_error("unexpected <" + stanza.name() + "/> before the handshake completed");
+        }
+        if (on_stanza_) on_stanza_(std::move(stanza));
+      }
+    }
+    co_await read_more();
+  }
+}
+
+asio::awaitable<void> ComponentStream::writer() {
+  if (writing_) co_return;
+  writing_ = true;
+  try {
+    while (authenticated_ || (!out_.empty() && stopping_)) {
+      if (out_.empty()) {
+        boost::system::error_code ec;
+        write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await write_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      // Coalesce queued stanzas into one write.
+      std::string batch;
+      while (!out_.empty() && batch.size() < 256 * 1024) {
+        batch += out_.front();
+        out_.pop_front();
+      }
+      co_await (asio::async_write(socket_, asio::buffer(batch), asio::use_awaitable) ||
+                deadline(seconds(config_.request_timeout_seconds), "write"));
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("component stream: write failed: {}", e.what());
+    close_socket();
+  }
+  writing_ = false;
+}
+
+}  // namespace multiend::server

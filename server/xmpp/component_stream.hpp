@@ -1,0 +1,60 @@
+// The XEP-0114 connection to the XMPP server: connect, open the stream, authenticate with the
+// handshake digest (never logged), then read stanzas and write queued ones. On any failure it
+// reconnects with exponential backoff, forever, until stop(). Every wait has a timeout.
+// Runs on one single-threaded io_context: that thread is the connection's strand.
+// Knows nothing of what the stanzas mean: they go to the handler.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <functional>
+#include <string>
+
+#include "protocol/xml/element.hpp"
+#include "server/config.hpp"
+#include "server/metrics.hpp"
+
+namespace multiend::server {
+
+namespace asio = boost::asio;
+
+class ComponentStream {
+ public:
+  using StanzaHandler = std::function<void(xml::Element)>;
+
+  ComponentStream(asio::io_context& ioc, const Config& config, Metrics& metrics);
+
+  void on_stanza(StanzaHandler h) { on_stanza_ = std::move(h); }
+  // Called after every successful handshake (used to resume pending fan-out).
+  void on_connected(std::function<void()> h) { on_connected_ = std::move(h); }
+
+  asio::awaitable<void> run();
+  void stop();
+
+  // Queues a stanza (serialised in the stream's namespace). Returns false, dropping it, when
+  // the stream is not authenticated: callers that must not lose it keep their own record.
+  bool send(const xml::Element& stanza, const char* kind);
+  bool authenticated() const noexcept { return authenticated_; }
+
+ private:
+  asio::awaitable<void> session();
+  asio::awaitable<void> writer();
+  void close_socket();
+
+  asio::io_context& ioc_;
+  const Config& config_;
+  Metrics& metrics_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer write_signal_;
+  std::deque<std::string> out_;
+  StanzaHandler on_stanza_;
+  std::function<void()> on_connected_;
+  bool authenticated_ = false;
+  bool stopping_ = false;
+  bool writing_ = false;
+};
+
+}  // namespace multiend::server
