@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of Multiend on a fresh Debian 12 machine:
 #   1. installs the dependencies (deploy/install-deps.sh, idempotent),
-#   2. builds and runs the whole ctest suite (unit, interop with python3-twomemo, fuzz-corpus replays),
-#   3. builds again with ASan+UBSan and runs the unit tests, corpus replays and interop under the sanitizers.
+#   2. builds and runs the whole ctest suite (unit, interop with python3-twomemo, fuzz-corpus replays,
+#      integration of the component with a real PostgreSQL and Prosody),
+#   3. builds again with ASan+UBSan and runs the unit tests, corpus replays, interop and the
+#      component integration suite (real PostgreSQL + Prosody from deploy/testbed) under the sanitizers.
 # Build folders: build/ and build-asan/ (override with MULTIEND_BUILD_DIR / MULTIEND_ASAN_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,6 @@ ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS"
 echo "== sanitizer build ($ASAN)"
 cmake -S . -B "$ASAN" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMULTIEND_SANITIZE=ON -DMULTIEND_BENCH=OFF >/dev/null
 cmake --build "$ASAN" -j "$JOBS"
-echo "== unit and interop tests under ASan+UBSan"
+echo "== unit, interop and integration tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir "$ASAN" --output-on-failure -j "$JOBS" -L "unit|interop"
+  ctest --test-dir "$ASAN" --output-on-failure -j "$JOBS" -L "unit|interop|integration"

@@ -1,0 +1,1301 @@
+#!/usr/bin/python3
+"""Integration scenarios for the Multiend archive component (docs/protocol.md is the contract).
+
+    /usr/bin/python3 tests/integration/test_component.py --component-cmd "build/server/multiend-archive --config {config}"
+
+The script brings up a private testbed (deploy/testbed: PostgreSQL 15 + Prosody 0.12 on free loopback
+ports), writes the component's JSON config from the testbed env, starts CMD (``{config}`` is replaced by
+the config path; the environment carries every MULTIEND_* variable of the testbed plus
+MULTIEND_COMPONENT_SECRET, MULTIEND_DATABASE_URL and MULTIEND_CONFIG), waits for GET /readyz = 200, runs
+the scenarios, stops the component with SIGTERM and tears everything down, also on failure or Ctrl-C.
+
+Output: one ``PASS name`` / ``FAIL name: reason`` line per scenario, then exactly ``N passed, M failed``.
+Exit status 0 only if nothing failed. ``--list`` shows the scenarios, ``--only a,b`` / ``--skip a,b``
+select some, ``--keep`` keeps the temp dir (testbed stopped, component log kept), ``-v`` prints tracebacks,
+``--testbed-dir DIR`` uses a testbed that is already up (and leaves it up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from xmpp_client import (  # noqa: E402
+    NODE_BUNDLES, NODE_DEVICES, NS_ARCHIVE, NS_DELAY, NS_FORWARD, NS_OMEMO,
+    NS_PUBSUB_ERRORS, NS_SID, Client, Device, Disconnected, Stanza, StanzaError, TestbedEnv,
+    close_all, devices_xml, inner_encrypted, inner_origin_id, new_id, pubsub_iq, q, random_device_id,
+    synthetic_bundle, synthetic_encrypted,
+)
+
+REPO = HERE.parent.parent
+TESTBED = REPO / "deploy" / "testbed"
+USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar"
+
+# Config keys beyond the brief's minimum, each needed by a scenario:
+#   max_stanza_bytes: the oversized-stanza scenario sends ~100 KiB, which Prosody's c2s limit (256 KiB) lets
+#     through, so the component's own limit is what answers;
+#   reconnect_max_backoff_seconds: the Prosody-restart scenario waits for the reconnect within its budget.
+TEST_CONFIG_EXTRA: Dict[str, Any] = {"max_stanza_bytes": 65536, "reconnect_max_backoff_seconds": 2}
+OVERSIZE_BYTES = 100 * 1024
+
+
+class SetupError(Exception):
+    pass
+
+
+def tail(path: Path, n: int = 25) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(lines[-n:]) if lines else "(empty log)"
+
+
+def free_port() -> int:
+    for _ in range(200):
+        p = random.randint(20000, 31999)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", p)) == 0:
+                continue
+        return p
+    raise SetupError("no free port found")
+
+
+def http_status(url: str, timeout: float = 1.0) -> Optional[int]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Harness: testbed and component lifecycle
+# ---------------------------------------------------------------------------------------------------------
+
+class Harness:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work: Optional[Path] = None
+        self.testbed_dir: Optional[Path] = None
+        self.own_testbed = args.testbed_dir is None
+        self.env: Optional[TestbedEnv] = None
+        self.proc: Optional[subprocess.Popen] = None
+        self.proc_log: Optional[Any] = None
+        self.http_address = ""
+        self.config_path: Optional[Path] = None
+        self.component_log: Optional[Path] = None
+        self.starts = 0
+
+    # --- testbed --------------------------------------------------------------------------------------
+    def setup_testbed(self) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="multiend-it."))
+        os.chmod(self.work, 0o755)
+        self.component_log = self.work / "component.log"
+        if self.own_testbed:
+            self.testbed_dir = self.work / "testbed"
+            try:
+                r = subprocess.run([str(TESTBED), "up", "--dir", str(self.testbed_dir), "--users", USERS],
+                                   capture_output=True, text=True, timeout=120)
+            except subprocess.TimeoutExpired:
+                raise SetupError("deploy/testbed up did not finish within 120s") from None
+            if r.returncode != 0:
+                raise SetupError(f"deploy/testbed up failed (rc={r.returncode}): {r.stderr.strip()[-1500:]}")
+        else:
+            self.testbed_dir = Path(self.args.testbed_dir).resolve()
+        env_file = self.testbed_dir / "env"
+        if not env_file.is_file():
+            raise SetupError(f"no testbed env file at {env_file}")
+        self.env = TestbedEnv.from_file(env_file)
+        missing = [u for u in USERS.split() if u not in self.env.raw.get("MULTIEND_USERS", USERS).split()]
+        if missing:
+            raise SetupError(f"testbed lacks users {missing} (bring it up with --users \"{USERS}\")")
+        self.http_address = f"127.0.0.1:{free_port()}"
+
+    def teardown_testbed(self) -> None:
+        if self.own_testbed and self.testbed_dir is not None and self.testbed_dir.exists():
+            cmd = [str(TESTBED), "down", "--dir", str(self.testbed_dir)] + (["--keep"] if self.args.keep else [])
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                print(f"warning: deploy/testbed down failed: {r.stderr.strip()}", file=sys.stderr)
+        if self.work is not None and not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+        elif self.work is not None:
+            print(f"kept {self.work} (component log: {self.component_log})", file=sys.stderr)
+
+    # --- component ------------------------------------------------------------------------------------
+    def write_config(self, extra: Optional[Dict[str, Any]] = None) -> Path:
+        assert self.env is not None and self.work is not None
+        cfg: Dict[str, Any] = {
+            "xmpp_host": self.env.host,
+            "component_port": self.env.component_port,
+            "component_domain": self.env.component_domain,
+            "user_domain": self.env.user_domain,
+            "database_url": self.env.pg_url,
+            "http_address": self.http_address,
+            "log_level": self.args.log_level,
+        }
+        cfg.update(TEST_CONFIG_EXTRA)
+        cfg.update(extra or {})
+        self.starts += 1
+        path = self.work / ("component.json" if self.starts == 1 else f"component-{self.starts}.json")
+        path.write_text(json.dumps(cfg, indent=2) + "\n")
+        return path
+
+    def start_component(self, extra: Optional[Dict[str, Any]] = None) -> None:
+        assert self.env is not None and self.component_log is not None
+        self.config_path = self.write_config(extra)
+        cmd = self.args.component_cmd.replace("{config}", shlex.quote(str(self.config_path)))
+        try:
+            argv = shlex.split(cmd)
+        except ValueError as e:
+            raise SetupError(f"cannot parse --component-cmd: {e}") from None
+        if not argv:
+            raise SetupError("empty --component-cmd")
+        env = dict(os.environ)
+        env.update({k: v for k, v in self.env.raw.items() if k.startswith("MULTIEND_")})
+        env["MULTIEND_COMPONENT_SECRET"] = self.env.component_secret
+        env["MULTIEND_DATABASE_URL"] = self.env.pg_url
+        env["MULTIEND_CONFIG"] = str(self.config_path)
+        self.proc_log = open(self.component_log, "a")
+        self.proc_log.write(f"=== {time.strftime('%H:%M:%S')} start: {cmd}\n")
+        self.proc_log.flush()
+        try:
+            self.proc = subprocess.Popen(argv, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL,
+                                         stdout=self.proc_log, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            raise SetupError(f"cannot start component {argv[0]!r}: {e}") from None
+
+    def component_alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def readyz_url(self) -> str:
+        return f"http://{self.http_address}/readyz"
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last: Optional[int] = None
+        while time.monotonic() < deadline:
+            if not self.component_alive():
+                rc = self.proc.returncode if self.proc else None
+                raise SetupError(f"component exited with code {rc} before /readyz answered 200 "
+                                 f"(its log is below)")
+            last = http_status(self.readyz_url())
+            if last == 200:
+                return
+            time.sleep(0.2)
+        raise SetupError(f"component's {self.readyz_url()} not 200 within {timeout:.0f}s "
+                         f"(last answer: {last if last is not None else 'no connection'}; its log is below)")
+
+    def stop_component(self, grace: float = 15.0) -> Tuple[Optional[int], float, bool]:
+        """SIGTERM to the component's process group; (exit code, seconds, killed)."""
+        p = self.proc
+        if p is None:
+            return None, 0.0, False
+        t0 = time.monotonic()
+        killed = False
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                killed = True
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait(timeout=10)
+        # children that outlived the leader
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc = None
+        if self.proc_log is not None:
+            self.proc_log.write(f"=== {time.strftime('%H:%M:%S')} exit code {p.returncode}"
+                                f"{' (killed after grace)' if killed else ''}\n")
+            self.proc_log.close()
+            self.proc_log = None
+        return p.returncode, time.monotonic() - t0, killed
+
+    def restart_component(self, extra: Optional[Dict[str, Any]] = None, ready_timeout: float = 30.0) -> None:
+        self.stop_component()
+        self.start_component(extra)
+        self.wait_ready(ready_timeout)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scenario context and helpers
+# ---------------------------------------------------------------------------------------------------------
+
+def check(cond: Any, msg: str) -> None:
+    if not cond:
+        raise AssertionError(msg)
+
+
+def expect_error(err: Optional[StanzaError], type_: str, condition: str, what: str) -> StanzaError:
+    check(err is not None, f"{what}: expected {type_}/{condition}, got a result")
+    check(err.type == type_ and err.condition == condition, f"{what}: expected {type_}/{condition}, got {err}")
+    return err
+
+
+def expect_error_in(err: Optional[StanzaError], allowed: Sequence[Tuple[str, str]], what: str) -> StanzaError:
+    check(err is not None, f"{what}: expected one of {allowed}, got a result")
+    check((err.type, err.condition) in allowed, f"{what}: expected one of {allowed}, got {err}")
+    return err
+
+
+def result_of(r: Stanza, what: str) -> Stanza:
+    if r.type == "error":
+        raise AssertionError(f"{what}: got error {r.error}")
+    check(r.type == "result", f"{what}: unexpected answer {r!r}")
+    return r
+
+
+class Ctx:
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self.env: TestbedEnv = h.env
+        self.clients: List[Client] = []
+        self.comp = self.env.component_domain
+        self.note = ""                 # shown after PASS
+
+    async def client(self, user: str, resource: Optional[str] = None, **kw: Any) -> Client:
+        c = Client(self.env, user, resource or f"{user[0]}{new_id()[:6]}", **kw)
+        self.clients.append(c)
+        await c.connect()
+        return c
+
+    async def clients_for(self, *specs: Tuple[str, str]) -> List[Client]:
+        return list(await asyncio.gather(*(self.client(u, r) for u, r in specs)))
+
+    async def close(self) -> None:
+        await close_all(self.clients)
+        self.clients.clear()
+
+    async def device(self, client: Client, device_id: Optional[int] = None, n: int = 100) -> Device:
+        return await Device.create(client, device_id, n)
+
+    async def set_devices(self, owner: Client, bundles: Sequence[Tuple[int, str]]) -> None:
+        """Makes ``owner``'s device list exactly these devices with these bundles."""
+        for did, bxml in bundles:
+            result_of(await owner.publish_bundle(did, bxml), f"publish bundle {did} of {owner.bare}")
+        result_of(await owner.publish_device_list([d for d, _ in bundles]), f"publish device list of {owner.bare}")
+
+    async def set_twomemo_devices(self, owner: Client, devices: Sequence[Device]) -> None:
+        await self.set_devices(owner, [(d.device_id, await d.bundle_xml()) for d in devices])
+
+    async def readyz(self) -> Optional[int]:
+        return await asyncio.to_thread(http_status, self.h.readyz_url())
+
+    async def wait_readyz(self, ok: bool, timeout: float, what: str) -> float:
+        t0 = time.monotonic()
+        last = None
+        while time.monotonic() - t0 < timeout:
+            last = await self.readyz()
+            if (last == 200) == ok:
+                return time.monotonic() - t0
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{what}: /readyz did not become {'200' if ok else 'non-200'} within {timeout}s "
+                             f"(last: {last})")
+
+    async def testbed(self, *args: str) -> None:
+        p = await asyncio.create_subprocess_exec(str(TESTBED), *args, "--dir", str(self.h.testbed_dir),
+                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await p.communicate()
+        if p.returncode != 0:
+            raise AssertionError(f"deploy/testbed {' '.join(args)} failed: {err.decode().strip()}")
+
+    async def mam_count(self, c: Client, **kw: Any) -> int:
+        page = await c.mam_query(max_=0, **kw)
+        check(page.count is not None, f"MAM max=0 answered without <count>: {page.fin!r}")
+        check(not page.messages, f"MAM max=0 returned {len(page.messages)} messages")
+        return page.count
+
+
+async def wait_receipts(c: Client, msg_ids: Iterable[str], timeout: float) -> Dict[str, Any]:
+    """{msg id: stanza-id or StanzaError} for the ids that got an answer within ``timeout``."""
+    want = set(msg_ids)
+    out: Dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while want - set(out):
+        for s in c.take(lambda s: (s.receipt is not None and s.receipt[0] in want)
+                        or (s.type == "error" and s.id in want)):
+            if s.type == "error":
+                out[s.id] = s.error
+            else:
+                out[s.receipt[0]] = s.receipt[1]
+        if not want - set(out) or time.monotonic() > deadline or not c.connected:
+            break
+        await asyncio.sleep(0.05)
+    return out
+
+
+def is_decimal(s: Optional[str]) -> bool:
+    return bool(s) and s.isdigit()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Scenario:
+    name: str
+    fn: Callable[[Ctx], Awaitable[None]]
+    timeout: float
+    doc: str
+
+
+SCENARIOS: List[Scenario] = []
+
+
+def scenario(name: str, timeout: float = 30.0):
+    def deco(fn: Callable[[Ctx], Awaitable[None]]):
+        SCENARIOS.append(Scenario(name, fn, timeout, (fn.__doc__ or "").strip().splitlines()[0]))
+        return fn
+    return deco
+
+
+@scenario("disco_info")
+async def sc_disco(ctx: Ctx) -> None:
+    """disco#info of the component and of a user's node JID."""
+    a = await ctx.client("alice")
+    ids, feats = await a.disco_info(ctx.comp)
+    check(("component", "archive") in ids, f"component identities {ids} lack component/archive")
+    for f in ("urn:xmpp:mam:2", "urn:xmpp:mam:2#extended", "urn:xmpp:sid:0", "urn:xmpp:receipts", NS_ARCHIVE):
+        check(f in feats, f"component features lack {f}: {feats}")
+    ids, feats = await a.disco_info(ctx.env.node_jid("bob"))
+    check(("pubsub", "pep") in ids, f"node JID identities {ids} lack pubsub/pep")
+    check("http://jabber.org/protocol/pubsub#publish-options" in feats,
+          f"node JID features lack pubsub#publish-options (OMEMO clients check it): {feats}")
+
+
+@scenario("publish_retrieve")
+async def sc_publish_retrieve(ctx: Ctx) -> None:
+    """device list and bundles: publish, fetch (one claimed pk, twomemo-valid), retract, replace."""
+    from twomemo_peer import bundle_info
+    a, b = await ctx.clients_for(("alice", "a1"), ("bob", "b1"))
+    d1, d2 = await ctx.device(a), await ctx.device(a)
+    result_of(await a.publish_bundle(d1.device_id, await d1.bundle_xml()), "publish bundle 1")
+    result_of(await a.publish_bundle(d2.device_id, await d2.bundle_xml()), "publish bundle 2")
+    result_of(await a.publish_device_list([d1.device_id, d2.device_id]), "publish device list")
+    got = await b.fetch_device_list("alice")
+    check(sorted(got) == sorted([d1.device_id, d2.device_id]), f"device list {got} != published")
+
+    own = await d1.peer.bundle()
+    bi = await b.fetch_bundle("alice", d1.device_id)
+    check(len(bi.pk_ids) == 1, f"bundle fetch returned {len(bi.pk_ids)} <pk>, want exactly 1")
+    spk_id, ik, pks = bundle_info(bi.xml)                      # twomemo's schema accepts it
+    check(ik == own.identity_key, "served ik differs from the published one")
+    check(spk_id == own.signed_pre_key_id, "served spk id differs")
+    check(list(pks)[0] in own.pre_key_ids.values(), f"served pk id {list(pks)[0]} was never published")
+
+    allb = await b.fetch_bundles("alice")
+    check(set(allb) == {d1.device_id, d2.device_id}, f"all-bundles fetch gave devices {sorted(allb)}")
+    check(all(len(x.pk_ids) == 1 for x in allb.values()), "all-bundles fetch: not exactly one pk per device")
+
+    unknown = next(i for i in iter(random_device_id, None) if i not in (d1.device_id, d2.device_id))
+    expect_error((await b.items("alice", NODE_BUNDLES, [str(unknown)])).error, "cancel", "item-not-found",
+                 "unknown bundle item")
+    expect_error((await b.items("oscar", NODE_DEVICES)).error, "cancel", "item-not-found",
+                 "device list of a user without devices")
+
+    result_of(await a.retract_bundle(d2.device_id), "retract bundle 2")
+    got = await b.fetch_device_list("alice")
+    check(got == [d1.device_id], f"after retract the device list is {got}, want [{d1.device_id}]")
+    expect_error((await b.items("alice", NODE_BUNDLES, [str(d2.device_id)])).error, "cancel", "item-not-found",
+                 "retracted bundle")
+
+    # replacing the list removes devices missing from it (with their bundles)
+    d3 = await ctx.device(a)
+    result_of(await a.publish_bundle(d3.device_id, await d3.bundle_xml()), "publish bundle 3")
+    check(sorted(await b.fetch_device_list("alice")) == sorted([d1.device_id, d3.device_id]),
+          "bundle publish did not add the device to the list")
+    result_of(await a.publish_device_list([d3.device_id]), "replace device list")
+    check(await b.fetch_device_list("alice") == [d3.device_id], "device list not replaced")
+    expect_error((await b.items("alice", NODE_BUNDLES, [str(d1.device_id)])).error, "cancel", "item-not-found",
+                 "bundle of a device dropped from the list")
+    expect_error((await a.publish_device_list([])).error, "modify", "bad-request", "empty device list")
+
+    # publish-options
+    err = (await a.publish_bundle(d3.device_id, await d3.bundle_xml(),
+                                  options={"pubsub#access_model": "presence"})).error
+    expect_error(err, "cancel", "conflict", "publish-options access_model=presence")
+    check(err.has_app(NS_PUBSUB_ERRORS, "precondition-not-met"), f"conflict without precondition-not-met: {err}")
+    result_of(await a.publish_bundle(d3.device_id, await d3.bundle_xml(),
+                                     options={"pubsub#persist_items": "true", "pubsub#max_items": "max",
+                                              "pubsub#access_model": "open"}), "publish with persist_items")
+    result_of(await a.publish_bundle(d3.device_id, await d3.bundle_xml(), options=None), "publish without options")
+
+
+@scenario("concurrent_device_registration")
+async def sc_concurrent_registration(ctx: Ctx) -> None:
+    """two devices of one user publishing bundles at once both end up in the list."""
+    e1, e2, obs = await ctx.clients_for(("eve", "e1"), ("eve", "e2"), ("carol", "obs"))
+    base = random_device_id()
+    await ctx.set_devices(e1, [(base, synthetic_bundle(30))])
+    for rnd in range(8):
+        x, y = random_device_id(), random_device_id()
+        bx, by = synthetic_bundle(30), synthetic_bundle(30)
+        rx, ry = await asyncio.gather(e1.publish_bundle(x, bx), e2.publish_bundle(y, by))
+        result_of(rx, f"round {rnd}: publish from e1")
+        result_of(ry, f"round {rnd}: publish from e2")
+        got = set(await obs.fetch_device_list("eve"))
+        check({base, x, y} <= got, f"round {rnd}: device list {sorted(got)} lacks some of {sorted({base, x, y})}")
+        result_of(await e1.publish_device_list([base]), "reset list")
+
+
+@scenario("prekey_claims")
+async def sc_prekey_claims(ctx: Ctx) -> None:
+    """parallel requesters never share a prekey; the same full JID retrying gets the same one."""
+    owner = await ctx.client("dave", "d1")
+    d1, d2 = random_device_id(), random_device_id()
+    await ctx.set_devices(owner, [(d1, synthetic_bundle(100)), (d2, synthetic_bundle(100, first_pk_id=500))])
+    reqs = await ctx.clients_for(*[("carol", f"c{i}") for i in range(4)], *[("eve", f"e{i}") for i in range(4)])
+    got = await asyncio.gather(*(r.fetch_bundle("dave", d1) for r in reqs))
+    pks = [g.pk_ids for g in got]
+    check(all(len(p) == 1 for p in pks), f"not exactly one pk per fetch: {pks}")
+    flat = [p[0] for p in pks]
+    check(len(set(flat)) == len(flat), f"two requesters got the same prekey: {flat}")
+    # all-bundles fetch in parallel: per device, distinct across requesters and from the single fetches
+    allb = await asyncio.gather(*(r.fetch_bundles("dave") for r in reqs[:4]))
+    for dev in (d1, d2):
+        ids = [b[dev].pk_ids[0] for b in allb]
+        check(len(set(ids)) == len(ids), f"all-bundles fetch: device {dev} handed out a prekey twice: {ids}")
+    # retry from the same full JID: same prekey (single and all-bundles)
+    again = await reqs[0].fetch_bundle("dave", d1)
+    check(again.pk_ids == pks[0], f"same full JID got {again.pk_ids} on retry, first {pks[0]}")
+    allb_again = await reqs[1].fetch_bundles("dave")
+    check(allb_again[d2].pk_ids == allb[1][d2].pk_ids, "all-bundles retry from the same JID changed the prekey")
+    other = await (await ctx.client("carol", "c-late")).fetch_bundle("dave", d1)
+    check(other.pk_ids[0] not in flat, f"a new requester got an already claimed prekey {other.pk_ids}")
+    # the owner's other device is a requester like any other
+    own_other = await (await ctx.client("dave", "d2")).fetch_bundle("dave", d1)
+    check(own_other.pk_ids[0] not in flat + other.pk_ids, "the owner's other device got a claimed prekey")
+
+
+@scenario("prekeys_low_and_count")
+async def sc_prekeys_low(ctx: Ctx) -> None:
+    """count query; a prekeys-low headline once the device drops below 25; replace keeps claim state."""
+    owner, owner2 = await ctx.clients_for(("dave", "d1"), ("dave", "d2"))
+    low = random_device_id()
+    await ctx.set_devices(owner, [(low, synthetic_bundle(26, first_pk_id=1))])
+    counts = await owner.prekey_counts()
+    check(counts.get(low) == (26, 26), f"fresh device count {counts.get(low)}, want (26, 26)")
+    r1, r2, r3 = await ctx.clients_for(("eve", "x1"), ("eve", "x2"), ("eve", "x3"))
+    first = await r1.fetch_bundle("dave", low)
+    check(owner.take(lambda s: s.prekeys_low is not None) == [], "prekeys-low sent at 25 remaining")
+    await r2.fetch_bundle("dave", low)
+    for c in (owner, owner2):         # headline to the bare JID reaches every resource
+        s = await c.wait_message(lambda s: s.prekeys_low is not None and s.prekeys_low[0] == low, 5,
+                                 what="prekeys-low headline")
+        check(s.prekeys_low == (low, 24), f"prekeys-low says {s.prekeys_low}, want ({low}, 24)")
+        check(s.type == "headline" and s.from_ == ctx.comp, f"prekeys-low not a headline from the component: {s!r}")
+    counts = await owner.prekey_counts()
+    check(counts.get(low) == (24, 26), f"count after two claims {counts.get(low)}, want (24, 26)")
+    await r3.fetch_bundle("dave", low)
+    extra = await owner.collect(lambda s: s.prekeys_low is not None and s.prekeys_low[0] == low, 1.5)
+    check(not extra, "a second prekeys-low headline for the same device within the hour")
+    # republish with a subset: absent prekeys are deleted, present ones keep their claim state
+    keep_claimed = first.pk_ids[0]
+    b = synthetic_bundle(0)
+    pks = "".join(f"<pk id='{i}'>{base64.b64encode(os.urandom(32)).decode()}</pk>"
+                  for i in range(1, 27) if i == keep_claimed or i > 16)
+    b = b.replace("<prekeys></prekeys>", f"<prekeys>{pks}</prekeys>")
+    result_of(await owner.publish_bundle(low, b), "republish with fewer prekeys")
+    total = 10 + (1 if keep_claimed <= 16 else 0)
+    counts = await owner.prekey_counts()
+    check(counts.get(low, (None, None))[1] == total, f"total after replace {counts.get(low)}, want {total}")
+    check(counts[low][0] < total, f"the kept claimed prekey {keep_claimed} counts as unclaimed again: {counts[low]}")
+
+
+@scenario("identity_query")
+async def sc_identity(ctx: Ctx) -> None:
+    """identity query returns each device's ik and claims nothing."""
+    owner = await ctx.client("dave", "d1")
+    devs = [await ctx.device(owner, n=30), await ctx.device(owner, n=30)]
+    await ctx.set_twomemo_devices(owner, devs)
+    before = await owner.prekey_counts()
+    asker = await ctx.client("carol", "ik")
+    ids = await asker.identity("dave")
+    for d in devs:
+        want = (await d.peer.bundle()).identity_key
+        check(ids.get(d.device_id) == want, f"identity of {d.device_id}: {ids.get(d.device_id)!r} != bundle ik")
+    check(set(ids) == {d.device_id for d in devs}, f"identity lists devices {sorted(ids)}")
+    one = await asker.identity("dave", devs[1].device_id)
+    check(set(one) == {devs[1].device_id}, f"identity with device= returned {sorted(one)}")
+    after = await owner.prekey_counts()
+    for d in devs:
+        check(after[d.device_id] == before[d.device_id], f"identity query changed prekey counts of {d.device_id}")
+
+
+@scenario("device_list_notifications")
+async def sc_notifications(ctx: Ctx) -> None:
+    """subscribers and the owner get a pubsub event when the device list changes."""
+    owner, owner2, sub = await ctx.clients_for(("carol", "c1"), ("carol", "c2"), ("dave", "watch"))
+    base = random_device_id()
+    await ctx.set_devices(owner, [(base, synthetic_bundle(30))])
+    result_of(await sub.subscribe("carol"), "subscribe to carol's devices node")
+    owner.drain(), owner2.drain(), sub.drain()
+    new = random_device_id()
+    result_of(await owner.publish_bundle(new, synthetic_bundle(30)), "publish a new device")
+
+    def event_with(dev: int) -> Callable[[Stanza], bool]:
+        def pred(s: Stanza) -> bool:
+            items = s.pubsub_event_items
+            if items is None or items.get("node") != NODE_DEVICES:
+                return False
+            it = items.find(q("http://jabber.org/protocol/pubsub#event", "item"))
+            devs = it.find(q(NS_OMEMO, "devices")) if it is not None else None
+            ids = [int(d.get("id")) for d in devs.findall(q(NS_OMEMO, "device"))] if devs is not None else []
+            return dev in ids and base in ids and s.from_ == ctx.env.node_jid("carol")
+        return pred
+    for c in (sub, owner, owner2):
+        s = await c.wait_message(event_with(new), 5, what="device list event")
+        check(s.type == "headline", f"event is not a headline: {s!r}")
+
+
+@scenario("coverage_check")
+async def sc_coverage(ctx: Ctx) -> None:
+    """a message missing a device is refused with missing-devices, nothing stored; resend after fetching."""
+    a1, a2, b1, b2 = await ctx.clients_for(("alice", "a1"), ("alice", "a2"), ("bob", "b1"), ("bob", "b2"))
+    A1, A2, B1, B2 = (await ctx.device(a1), await ctx.device(a2), await ctx.device(b1), await ctx.device(b2))
+    await ctx.set_twomemo_devices(a1, [A1, A2])
+    await ctx.set_twomemo_devices(b1, [B1, B2])
+    count0 = await ctx.mam_count(a1, with_=b1.bare)
+    origin = uuid.uuid4().hex
+
+    enc = await A1.encrypt(b"hello bob", [(b1.bare, B1.device_id), (a1.bare, A2.device_id)])
+    mid, _ = a1.send_archive_message(enc, origin_id=origin)
+    err = await a1.wait_outcome(mid)
+    check(isinstance(err, StanzaError), f"message missing bob's device {B2.device_id} was accepted ({err})")
+    expect_error(err, "modify", "not-acceptable", "coverage check")
+    check(err.missing_devices == [(b1.bare, B2.device_id)], f"missing-devices {err.missing_devices}, "
+          f"want [({b1.bare}, {B2.device_id})]")
+    check(err.stanza.to == a1.jid, f"error went to {err.stanza.to}, not the sending resource")
+
+    enc = await A1.encrypt(b"hello bob", [(b1.bare, B1.device_id), (b1.bare, B2.device_id)])
+    mid, _ = a1.send_archive_message(enc, origin_id=origin)
+    err = await a1.wait_outcome(mid)
+    check(isinstance(err, StanzaError), "message missing the sender's own other device was accepted")
+    check(err.missing_devices == [(a1.bare, A2.device_id)], f"missing-devices {err.missing_devices}, "
+          f"want the sender's other device ({a1.bare}, {A2.device_id})")
+    check(await ctx.mam_count(a1, with_=b1.bare) == count0, "a refused message was archived")
+    for c in (b1, b2, a2):
+        check(not c.take(c.is_fanout(origin_id=origin)), f"{c.jid} got a refused message")
+
+    enc = await A1.encrypt(b"hello bob", [(b1.bare, B1.device_id), (b1.bare, B2.device_id),
+                                          (a1.bare, A2.device_id)])
+    mid, _ = a1.send_archive_message(enc, origin_id=origin)
+    sid = await a1.wait_receipt(mid)
+    for c, dev in ((b1, B1), (b2, B2), (a2, A2)):
+        s = await c.wait_message(c.is_fanout(stanza_id=sid), 5, what="fan-out of the resent message")
+        pt = await dev.decrypt(inner_encrypted(s.forwarded), a1.bare)
+        check(pt == b"hello bob", f"{c.jid} decrypted {pt!r}")
+    check(await ctx.mam_count(a1, with_=b1.bare) == count0 + 1, "archive count did not grow by exactly one")
+
+
+@scenario("receipt_after_commit")
+async def sc_receipt(ctx: Ctx) -> None:
+    """the receipt carries the stanza-id, goes to the sending full JID, and the message is already in MAM."""
+    a1, b1 = await ctx.clients_for(("alice", "a1"), ("bob", "b1"))
+    A1, B1 = await ctx.device(a1), await ctx.device(b1)
+    await ctx.set_twomemo_devices(a1, [A1])
+    await ctx.set_twomemo_devices(b1, [B1])
+    sids = []
+    for i in range(5):
+        enc = await A1.encrypt(f"msg {i}".encode(), [(b1.bare, B1.device_id)])
+        mid, origin = a1.send_archive_message(enc)
+        s = await a1.wait_message(lambda s: a1.is_receipt_for(mid)(s) or a1.is_error_for(mid)(s), 10,
+                                  what="receipt")
+        check(s.type != "error", f"message {i} bounced: {s.error}")
+        check(s.type == "headline" and s.from_ == ctx.comp, f"receipt not a headline from the component: {s!r}")
+        check(s.to == a1.jid, f"receipt addressed to {s.to}, want the sender's full JID {a1.jid}")
+        sid_el = s.child(NS_SID, "stanza-id")
+        check(sid_el is not None and sid_el.get("by") == ctx.comp, f"receipt stanza-id lacks by='{ctx.comp}': {s!r}")
+        sid = sid_el.get("id")
+        check(is_decimal(sid), f"stanza-id {sid!r} is not a decimal string")
+        page = await a1.mam_query(with_=b1.bare, before="", max_=5)
+        found = [m for m in page.messages if m.result_id == sid]
+        check(found, f"message {i} (stanza-id {sid}) not in MAM right after its receipt")
+        check(found[0].msg_id == mid and found[0].origin_id == origin, "MAM copy has another id/origin-id")
+        sids.append(sid)
+    check(sids == sorted(sids, key=int) and len(set(sids)) == 5, f"stanza-ids do not grow: {sids}")
+
+
+@scenario("resend_same_origin_id")
+async def sc_resend(ctx: Ctx) -> None:
+    """a resend with the same origin-id gets the original stanza-id and is not stored or delivered again."""
+    a1, b1 = await ctx.clients_for(("alice", "a1"), ("bob", "b1"))
+    A1, B1 = await ctx.device(a1), await ctx.device(b1)
+    await ctx.set_twomemo_devices(a1, [A1])
+    await ctx.set_twomemo_devices(b1, [B1])
+    count0 = await ctx.mam_count(a1, with_=b1.bare)
+    enc = await A1.encrypt(b"once", [(b1.bare, B1.device_id)])
+    origin = uuid.uuid4().hex
+    _, _, sid = await a1.send_and_wait(enc, origin_id=origin)
+    await b1.wait_message(b1.is_fanout(stanza_id=sid), 5, what="first fan-out")
+    mid2, _ = a1.send_archive_message(enc, origin_id=origin)
+    s = await a1.wait_message(lambda s: a1.is_receipt_for(mid2)(s) or a1.is_error_for(mid2)(s), 10,
+                              what="receipt of the resend")
+    check(s.type != "error", f"resend bounced: {s.error}")
+    check(s.receipt == (mid2, sid), f"resend receipt {s.receipt}, want ({mid2}, {sid})")
+    dup = await b1.collect(b1.is_fanout(origin_id=origin), 1.5)
+    check(not dup, f"the resend was delivered again ({len(dup)} copies)")
+    check(await ctx.mam_count(a1, with_=b1.bare) == count0 + 1, "the resend was archived again")
+    # the same origin-id from another account is another message
+    b_enc = synthetic_encrypted(B1.device_id, {a1.bare: [A1.device_id]})
+    _, _, sid_b = await b1.send_and_wait(b_enc, origin_id=origin)
+    check(sid_b != sid, "the same origin-id from another account was treated as a resend")
+
+
+@scenario("fanout_all_resources")
+async def sc_fanout(ctx: Ctx) -> None:
+    """one headline per online resource of each recipient and of the sender; XEP-0033 cc; real decryption."""
+    a1, a2, b1, b2, c1, c2, o1 = await ctx.clients_for(("alice", "a1"), ("alice", "a2"), ("bob", "b1"),
+                                                       ("bob", "b2"), ("carol", "c1"), ("carol", "c2"),
+                                                       ("oscar", "o1"))
+    devs = {}
+    for c in (a1, a2, b1, b2, c1, c2):
+        devs[c] = await ctx.device(c)
+    await ctx.set_twomemo_devices(a1, [devs[a1], devs[a2]])
+    await ctx.set_twomemo_devices(b1, [devs[b1], devs[b2]])
+    await ctx.set_twomemo_devices(c1, [devs[c1], devs[c2]])
+    targets = [(c.bare, devs[c].device_id) for c in (a2, b1, b2, c1, c2)]
+    enc = await devs[a1].encrypt(b"to everyone", targets)
+    mid, origin, sid = await a1.send_and_wait(enc, addresses=[("cc", o1.bare)])
+    for c in (a1, a2, b1, b2, c1, c2, o1):
+        s = await c.wait_message(c.is_fanout(stanza_id=sid), 5, what="fan-out headline")
+        check(s.type == "headline", f"{c.jid}: fan-out type {s.type}")
+        fw = s.child(NS_FORWARD, "forwarded")
+        inner = s.forwarded
+        check(inner.get("from") == a1.jid, f"{c.jid}: forwarded from {inner.get('from')}, want {a1.jid}")
+        check(inner.get("id") == mid and inner_origin_id(inner) == origin, f"{c.jid}: forwarded id/origin-id differ")
+        check(fw.find(q(NS_DELAY, "delay")) is not None, f"{c.jid}: forwarded without <delay>")
+        if c in devs and c is not a1:
+            pt = await devs[c].decrypt(inner_encrypted(inner), a1.bare)
+            check(pt == b"to everyone", f"{c.jid} decrypted {pt!r}")
+    await asyncio.sleep(1.5)
+    for c in (a1, a2, b1, b2, c1, c2, o1):
+        dup = c.take(c.is_fanout(stanza_id=sid))
+        check(not dup, f"{c.jid} got the message {len(dup) + 1} times")
+
+
+@scenario("empty_message_header_only")
+async def sc_empty(ctx: Ctx) -> None:
+    """an empty OMEMO message skips the coverage check and goes only to the JIDs its header names."""
+    a1, a2, b1, b2, c1 = await ctx.clients_for(("alice", "a1"), ("alice", "a2"), ("bob", "b1"), ("bob", "b2"),
+                                               ("carol", "c1"))
+    A1, A2, B1, B2 = (await ctx.device(a1), await ctx.device(a2), await ctx.device(b1), await ctx.device(b2))
+    await ctx.set_twomemo_devices(a1, [A1, A2])
+    await ctx.set_twomemo_devices(b1, [B1, B2])
+    enc = await A1.encrypt(None, [(b1.bare, B1.device_id)])        # not B2, not A2: exempt
+    check("<payload" not in enc, "twomemo made a payload for an empty message")
+    _, origin, sid = await a1.send_and_wait(enc, addresses=[("cc", c1.bare)])
+    got = {c: await c.wait_message(c.is_fanout(stanza_id=sid), 5, what="empty message") for c in (b1, b2)}
+    pt = await B1.decrypt(inner_encrypted(got[b1].forwarded), a1.bare)
+    check(pt is None, "empty message decrypted to content")
+    await asyncio.sleep(1.0)
+    for c in (c1, a1, a2):
+        got = c.take(c.is_fanout(origin_id=origin))
+        check(not got, f"{c.jid} (not named in the header) got the empty message")
+
+
+@scenario("mam_paging", timeout=90)
+async def sc_mam(ctx: Ctx) -> None:
+    """300 messages: max 50 pages, complete only at the end, after/before, after-id/before-id, ids, with, count."""
+    f1, g1, h1 = await ctx.clients_for(("frank", "f1"), ("grace", "g1"), ("heidi", "h1"))
+    F, G, H = random_device_id(), random_device_id(), random_device_id()
+    await ctx.set_devices(f1, [(F, synthetic_bundle(30))])
+    await ctx.set_devices(g1, [(G, synthetic_bundle(30))])
+    await ctx.set_devices(h1, [(H, synthetic_bundle(30))])
+    enc = synthetic_encrypted(F, {g1.bare: [G]})
+    # everything below is scoped to after this marker, so a reused testbed's older messages do not count
+    _, _, marker = await f1.send_and_wait(enc)
+    scope = dict(with_=f1.bare, after_id=marker)
+    n = 300
+    mids = [f"p{i:03d}-{new_id()[:6]}" for i in range(n)]
+    for m in mids:
+        f1.send_archive_message(enc, msg_id=m)
+    got = await wait_receipts(f1, mids, 45)
+    bad = {m: v for m, v in got.items() if not isinstance(v, str)}
+    check(not bad, f"{len(bad)} messages bounced, e.g. {next(iter(bad.values())) if bad else ''}")
+    check(len(got) == n, f"only {len(got)} of {n} receipts arrived")
+    sids = [got[m] for m in mids]
+    check(len(set(sids)) == n, "duplicate stanza-ids")
+    enc_h = synthetic_encrypted(H, {g1.bare: [G]})
+    hm = [h1.send_archive_message(enc_h)[0] for _ in range(20)]
+    check(len(await wait_receipts(h1, hm, 15)) == 20, "heidi's receipts missing")
+
+    # count via max 0, with and without filter
+    check(await ctx.mam_count(g1, **scope) == n, "count with=frank")
+    check(await ctx.mam_count(g1, with_=h1.bare, after_id=marker) == 20, "count with=heidi")
+    check(await ctx.mam_count(g1, after_id=marker) == n + 20, "count of grace's whole archive")
+    check(await ctx.mam_count(f1, with_=g1.bare, after_id=marker) == n, "frank sees his sent messages")
+
+    # forward paging, max 50
+    msgs, pages = await g1.mam_all(max_=50, **scope)
+    check(len(pages) == 6, f"{len(pages)} pages of max 50 for {n} messages, want 6")
+    check([len(p.messages) for p in pages] == [50] * 6, f"page sizes {[len(p.messages) for p in pages]}")
+    check([p.complete for p in pages] == [False] * 5 + [True], f"complete flags {[p.complete for p in pages]}")
+    for p in pages:
+        check(p.first == p.messages[0].result_id and p.last == p.messages[-1].result_id,
+              "RSM first/last differ from the page's ids")
+    check([m.result_id for m in msgs] == sids, "forward paging does not give the messages in send order")
+    check([m.msg_id for m in msgs] == mids, "archived message ids differ from the sent ones")
+    check(all(m.sender == f1.jid for m in msgs), "archived from differs from the sender's full JID")
+    # uneven pages
+    _, pages = await g1.mam_all(max_=70, **scope)
+    check([len(p.messages) for p in pages] == [70, 70, 70, 70, 20], f"max 70 page sizes {[len(p.messages) for p in pages]}")
+    check([p.complete for p in pages] == [False] * 4 + [True], f"max 70 complete flags {[p.complete for p in pages]}")
+    # default max is 50
+    page = await g1.mam_query(**scope)
+    check(len(page.messages) == 50 and not page.complete, f"default page has {len(page.messages)} messages")
+    # last page via <before/>, then backwards
+    page = await g1.mam_query(**scope, max_=50, before="")
+    check(page.ids == sids[-50:], "<before/> is not the last page")
+    back, steps = list(page.messages), 1
+    while not page.complete:
+        page = await g1.mam_query(**scope, max_=50, before=page.first)
+        back[:0] = page.messages
+        steps += 1
+        check(steps <= 10, "backward paging never completes")
+    check([m.result_id for m in back] == sids and steps == 6, f"backward paging: {steps} pages, order ok="
+          f"{[m.result_id for m in back] == sids}")
+    # RSM after/before ids
+    page = await g1.mam_query(**scope, max_=10, after=sids[149])
+    check(page.ids == sids[150:160], "RSM after")
+    page = await g1.mam_query(**scope, max_=10, before=sids[150])
+    check(page.ids == sids[140:150], "RSM before")
+    page = await g1.mam_query(**scope, max_=50, after=sids[-3])
+    check(page.ids == sids[-2:] and page.complete, "after near the end: want 2 results and complete")
+    # form after-id / before-id, ids (#extended)
+    msgs, _ = await g1.mam_all(max_=50, with_=f1.bare, after_id=sids[99], before_id=sids[200])
+    check([m.result_id for m in msgs] == sids[100:200], f"after-id/before-id gave {len(msgs)} messages")
+    page = await g1.mam_query(ids=[sids[5], sids[7]])
+    check(page.ids == [sids[5], sids[7]], f"ids filter gave {page.ids}")
+    # time filters
+    page = await g1.mam_query(with_=f1.bare, start="2099-01-01T00:00:00Z")
+    check(not page.messages and page.complete, "start in the future returned messages or complete=false")
+    page = await g1.mam_query(with_=f1.bare, end="2000-01-01T00:00:00Z")
+    check(not page.messages and page.complete, "end in the past returned messages")
+    page = await g1.mam_query(**scope, start="2000-01-01T00:00:00Z", max_=5)
+    check(page.ids == sids[:5], "start in the past does not start at the first message")
+
+
+@scenario("authorization")
+async def sc_authorization(ctx: Ctx) -> None:
+    """publishing to another's node is forbidden; MAM shows only the requester's own archive."""
+    i1, j1, m1 = await ctx.clients_for(("ivan", "i1"), ("judy", "j1"), ("mallory", "m1"))
+    I, J = random_device_id(), random_device_id()
+    await ctx.set_devices(i1, [(I, synthetic_bundle(30))])
+    await ctx.set_devices(j1, [(J, synthetic_bundle(30))])
+    evil = random_device_id()
+    expect_error((await m1.publish_bundle(evil, synthetic_bundle(30), owner="ivan")).error, "auth", "forbidden",
+                 "publish bundle to another's node")
+    expect_error((await m1.publish_device_list([evil], owner="ivan")).error, "auth", "forbidden",
+                 "publish device list to another's node")
+    expect_error((await m1.retract_bundle(I, owner="ivan")).error, "auth", "forbidden", "retract another's bundle")
+    check(await m1.fetch_device_list("ivan") == [I], "ivan's device list changed after forbidden requests")
+    enc = synthetic_encrypted(I, {j1.bare: [J]})
+    _, origin, sid = await i1.send_and_wait(enc)
+    check(sid in [m.result_id for m in (await j1.mam_query(with_=i1.bare, before="", max_=5)).messages],
+          "the recipient does not see the message in MAM")
+    msgs, _ = await m1.mam_all(with_=i1.bare)
+    check(not msgs, f"mallory sees {len(msgs)} of ivan's messages")
+    msgs, _ = await m1.mam_all()
+    check(sid not in [m.result_id for m in msgs], "mallory's archive contains ivan's message to judy")
+    page, err = await m1.mam_query_raw(ids=[sid])
+    check(err is not None or not page.messages, "mallory fetched ivan's message by id")
+    _, err = await m1.mam_query_raw(to=ctx.env.node_jid("ivan"))
+    expect_error(err, "auth", "forbidden", "MAM query to another account's JID")
+
+
+@scenario("bad_input_omemo_header")
+async def sc_bad_header(ctx: Ctx) -> None:
+    """malformed OMEMO headers → modify/bad-request; the component stays up."""
+    a1, b1 = await ctx.clients_for(("alice", "a1"), ("bob", "b1"))
+    A, B = random_device_id(), random_device_id()
+    await ctx.set_devices(a1, [(A, synthetic_bundle(30))])
+    await ctx.set_devices(b1, [(B, synthetic_bundle(30))])
+    k = base64.b64encode(os.urandom(124)).decode()
+    p = base64.b64encode(os.urandom(48)).decode()     # payload
+    bj = b1.bare
+    cases = {
+        "no header": f"<encrypted xmlns='{NS_OMEMO}'><payload>{p}</payload></encrypted>",
+        "no sid": f"<encrypted xmlns='{NS_OMEMO}'><header><keys jid='{bj}'><key rid='{B}'>{k}</key></keys>"
+                  f"</header><payload>{p}</payload></encrypted>",
+        "sid not a number": f"<encrypted xmlns='{NS_OMEMO}'><header sid='abc'><keys jid='{bj}'><key rid='{B}'>{k}"
+                            f"</key></keys></header><payload>{p}</payload></encrypted>",
+        "keys without jid": f"<encrypted xmlns='{NS_OMEMO}'><header sid='{A}'><keys><key rid='{B}'>{k}</key>"
+                            f"</keys></header><payload>{p}</payload></encrypted>",
+        "key without rid": f"<encrypted xmlns='{NS_OMEMO}'><header sid='{A}'><keys jid='{bj}'><key>{k}</key>"
+                           f"</keys></header><payload>{p}</payload></encrypted>",
+        "rid 0": f"<encrypted xmlns='{NS_OMEMO}'><header sid='{A}'><keys jid='{bj}'><key rid='0'>{k}</key>"
+                 f"</keys></header><payload>{p}</payload></encrypted>",
+        "keys jid not a JID": f"<encrypted xmlns='{NS_OMEMO}'><header sid='{A}'><keys jid='@@'><key rid='{B}'>{k}"
+                              f"</key></keys></header><payload>{p}</payload></encrypted>",
+        "key not base64": f"<encrypted xmlns='{NS_OMEMO}'><header sid='{A}'><keys jid='{bj}'><key rid='{B}'>"
+                          f"!!not base64!!</key></keys></header><payload>{p}</payload></encrypted>",
+    }
+    problems = []
+    for name, enc in cases.items():
+        mid, _ = a1.send_archive_message(enc)
+        out = await a1.wait_outcome(mid, 10)
+        if not isinstance(out, StanzaError):
+            problems.append(f"{name}: accepted (stanza-id {out})")
+        elif not out.is_("modify", "bad-request"):
+            problems.append(f"{name}: {out}")
+    check(not problems, "; ".join(problems))
+    _, _, sid = await a1.send_and_wait(synthetic_encrypted(A, {bj: [B]}))
+    check(is_decimal(sid), "a valid message after the bad ones got no proper receipt")
+
+
+@scenario("bad_input_unknown_namespace")
+async def sc_unknown_ns(ctx: Ctx) -> None:
+    """IQs in unknown namespaces → cancel/feature-not-implemented (or service-unavailable)."""
+    a = await ctx.client("alice")
+    allowed = [("cancel", "feature-not-implemented"), ("cancel", "service-unavailable")]
+    for to in (ctx.comp, ctx.env.node_jid("alice"), ctx.env.node_jid("bob")):
+        for t in ("get", "set"):
+            err = await a.iq_error(f"<iq type='{t}' to='{to}' id='{new_id('u')}'><frobnicate xmlns='urn:example:nope'/></iq>")
+            expect_error_in(err, allowed, f"unknown namespace {t} to {to}")
+    await a.disco_info(ctx.comp)
+
+
+@scenario("bad_input_oversized")
+async def sc_oversized(ctx: Ctx) -> None:
+    """stanzas over the size limit → modify/not-acceptable; the streams stay up."""
+    a1, b1 = await ctx.clients_for(("alice", "a1"), ("bob", "b1"))
+    A, B = random_device_id(), random_device_id()
+    await ctx.set_devices(a1, [(A, synthetic_bundle(30))])
+    await ctx.set_devices(b1, [(B, synthetic_bundle(30))])
+    big = base64.b64encode(os.urandom(OVERSIZE_BYTES * 3 // 4)).decode()
+    enc = (f"<encrypted xmlns='{NS_OMEMO}'><header sid='{A}'><keys jid='{b1.bare}'><key rid='{B}'>"
+           f"{base64.b64encode(os.urandom(124)).decode()}</key></keys></header><payload>{big}</payload></encrypted>")
+    mid, origin = a1.send_archive_message(enc)
+    out = await a1.wait_outcome(mid, 15)
+    check(isinstance(out, StanzaError), f"a {OVERSIZE_BYTES // 1024} KiB message was accepted (stanza-id {out})")
+    expect_error(out, "modify", "not-acceptable", "oversized message")
+    check(not await b1.collect(b1.is_fanout(origin_id=origin), 0.5), "the oversized message was delivered")
+    pad = "".join(f"<pk id='{i}'>{base64.b64encode(os.urandom(32)).decode()}</pk>" for i in range(1, 2500))
+    bundle = synthetic_bundle(0).replace("<prekeys></prekeys>", f"<prekeys>{pad}</prekeys>")
+    check(len(bundle) > OVERSIZE_BYTES, "test bug: oversized bundle too small")
+    expect_error((await a1.publish_bundle(A, bundle)).error, "modify", "not-acceptable", "oversized publish")
+    check(a1.connected, f"client stream closed: {a1.disconnect_reason}")
+    _, _, sid = await a1.send_and_wait(synthetic_encrypted(A, {b1.bare: [B]}))
+    await b1.wait_message(b1.is_fanout(stanza_id=sid), 5, what="fan-out after the oversized stanzas")
+
+
+@scenario("bad_input_spoofed_owner")
+async def sc_spoof(ctx: Ctx) -> None:
+    """a forged from never acts for another account; the component trusts only the server-stamped from."""
+    a1, m1, j1 = await ctx.clients_for(("alice", "a1"), ("mallory", "m1"), ("judy", "j1"))
+    A, M, J = random_device_id(), random_device_id(), random_device_id()
+    await ctx.set_devices(a1, [(A, synthetic_bundle(30))])
+    await ctx.set_devices(m1, [(M, synthetic_bundle(30))])
+    await ctx.set_devices(j1, [(J, synthetic_bundle(30))])
+    # 1. forged from on a publish to alice's node
+    iq_id = new_id("sp")
+    inner = (f"<publish node='{NODE_DEVICES}'><item id='current'>{devices_xml([random_device_id()])}</item></publish>")
+    spoof = pubsub_iq("set", ctx.env.node_jid("alice"), inner, iq_id).replace(
+        "<iq ", f"<iq from='{a1.jid}' ", 1)
+    r = await m1.iq(spoof)
+    check(r.type == "error", f"forged-from publish succeeded: {r!r}")
+    check(await m1.fetch_device_list("alice") == [A], "alice's device list changed after a forged publish")
+    # 2. forged from on an archive message
+    origin = uuid.uuid4().hex
+    mid = new_id("sp")
+    m1.send_raw(f"<message from='{a1.jid}' to='{ctx.comp}' type='normal' id='{mid}'>"
+                f"{synthetic_encrypted(A, {j1.bare: [J]})}<origin-id xmlns='{NS_SID}' id='{origin}'/></message>")
+    s = await m1.wait_message(lambda s: m1.is_receipt_for(mid)(s) or m1.is_error_for(mid)(s), 10,
+                              what="answer to the forged message")
+    msgs, _ = await a1.mam_all(with_=j1.bare)
+    check(origin not in [m.origin_id for m in msgs], "a forged message landed in alice's archive")
+    if s.receipt is not None:     # the server rewrote from: then it must be stored as mallory's
+        page = await m1.mam_query(ids=[s.receipt[1]])
+        check(page.messages and page.messages[0].sender.startswith(m1.bare + "/"),
+              "forged message archived with a from other than the real sender")
+    # 3. a header claiming alice's device id as sid is still mallory's message
+    _, origin, sid = await m1.send_and_wait(synthetic_encrypted(A, {j1.bare: [J], m1.bare: [M]}))
+    s = await j1.wait_message(j1.is_fanout(stanza_id=sid), 5, what="fan-out")
+    check(s.forwarded.get("from") == m1.jid, f"forwarded from {s.forwarded.get('from')}, want {m1.jid}")
+    check(not await a1.collect(a1.is_fanout(stanza_id=sid), 0.5), "alice got mallory's message")
+
+
+@scenario("bad_input_rsm_and_forms")
+async def sc_bad_rsm(ctx: Ctx) -> None:
+    """bad RSM and form values → modify/bad-request; unknown RSM ids → cancel/item-not-found."""
+    a = await ctx.client("alice")
+    bad = [dict(max_="abc"), dict(max_="-1"), dict(max_="1.5"), dict(start="yesterday"), dict(end="2024-13-45T99:00:00Z"),
+           dict(with_="not a jid@@@"), dict(after_id="abc"), dict(ids=["abc"])]
+    problems = []
+    for kw in bad:
+        _, err = await a.mam_query_raw(**kw)
+        if err is None or not err.is_("modify", "bad-request"):
+            problems.append(f"{kw}: {err or 'result'}")
+    for kw in (dict(after="999999999999999999"), dict(before="999999999999999999")):
+        _, err = await a.mam_query_raw(max_=5, **kw)
+        if err is None or not err.is_("cancel", "item-not-found"):
+            problems.append(f"{kw}: {err or 'result'}")
+    for kw in (dict(after="not-an-id"),):
+        _, err = await a.mam_query_raw(max_=5, **kw)
+        if err is None or (err.type, err.condition) not in (("modify", "bad-request"), ("cancel", "item-not-found")):
+            problems.append(f"{kw}: {err or 'result'}")
+    _, err = await a.mam_query_raw(raw_rsm="<set xmlns='http://jabber.org/protocol/rsm'><max></max></set>")
+    if err is None or not err.is_("modify", "bad-request"):
+        problems.append(f"empty <max/>: {err or 'result'}")
+    _, err = await a.mam_query_raw(form_extra={"FORM_TYPE": "urn:example:other"})
+    if err is None or not err.is_("modify", "bad-request"):
+        problems.append(f"wrong FORM_TYPE: {err or 'result'}")
+    check(not problems, "; ".join(problems))
+    page = await a.mam_query(max_=1)
+    check(len(page.messages) <= 1, "component misbehaves after bad queries")
+
+
+@scenario("bad_input_nodes_and_ids")
+async def sc_bad_nodes(ctx: Ctx) -> None:
+    """unknown nodes → feature-not-implemented; bad item ids → bad-request; too many recipients."""
+    a, b = await ctx.clients_for(("alice", "a1"), ("bob", "b1"))
+    A, B = random_device_id(), random_device_id()
+    await ctx.set_devices(a, [(A, synthetic_bundle(30))])
+    await ctx.set_devices(b, [(B, synthetic_bundle(30))])
+    problems = []
+
+    def want(err: Optional[StanzaError], t: str, c: str, what: str) -> None:
+        if err is None or not err.is_(t, c):
+            problems.append(f"{what}: {err or 'result'} (want {t}/{c})")
+    want((await b.items("alice", "urn:example:nope")).error, "cancel", "feature-not-implemented", "items of unknown node")
+    want((await b.items("alice", "eu.siacs.conversations.axolotl.devicelist")).error, "cancel",
+         "feature-not-implemented", "items of the OMEMO 0.3 node")
+    inner = "<publish node='urn:example:nope'><item id='1'><x xmlns='urn:example:nope'/></item></publish>"
+    want((await a.iq(pubsub_iq("set", a.node_jid, inner))).error, "cancel", "feature-not-implemented",
+         "publish to unknown node")
+    for bad_id in ("0", "abc", "2147483648", "-5"):
+        want((await a.publish_bundle(bad_id, synthetic_bundle(30))).error, "modify", "bad-request",
+             f"bundle item id {bad_id!r}")
+        want((await b.items("alice", NODE_BUNDLES, [bad_id])).error, "modify", "bad-request",
+             f"fetch bundle item id {bad_id!r}")
+    want((await a.publish_bundle(A, f"<bundle xmlns='{NS_OMEMO}'><ik>AAAA</ik></bundle>")).error, "modify",
+         "bad-request", "bundle without spk/prekeys")
+    want((await a.publish_bundle(A, synthetic_bundle(0))).error, "modify", "bad-request", "bundle without <pk>")
+    want((await a.publish_device_list([0])).error, "modify", "bad-request", "device id 0 in the list")
+    inner = (f"<publish node='{NODE_DEVICES}'><item id='current'><devices xmlns='{NS_OMEMO}'><device id='x'/>"
+             f"</devices></item></publish>")
+    want((await a.iq(pubsub_iq("set", a.node_jid, inner))).error, "modify", "bad-request", "device id 'x'")
+    # recipient limit: 101 recipients
+    addrs = [("to", f"nobody{i}@{ctx.env.user_domain}") for i in range(101)]
+    mid, _ = a.send_archive_message(synthetic_encrypted(A, {b.bare: [B]}), addresses=addrs)
+    out = await a.wait_outcome(mid)
+    if not isinstance(out, StanzaError) or not out.is_("modify", "policy-violation"):
+        problems.append(f"101 recipients: {out} (want modify/policy-violation)")
+    check(not problems, "; ".join(problems))
+    check(await b.fetch_device_list("alice") == [A], "alice's device list changed by bad requests")
+
+
+@scenario("fault_postgres_restart", timeout=75)
+async def sc_fault_pg(ctx: Ctx) -> None:
+    """PostgreSQL stops during traffic: /readyz non-200, then 200 again; receipted messages all in MAM."""
+    a1, b1 = await ctx.clients_for(("alice", "pg1"), ("bob", "pg1"))
+    A, B = random_device_id(), random_device_id()
+    await ctx.set_devices(a1, [(A, synthetic_bundle(30))])
+    await ctx.set_devices(b1, [(B, synthetic_bundle(30))])
+    enc = synthetic_encrypted(A, {b1.bare: [B]})
+    sent: List[str] = []
+    stop = asyncio.Event()
+
+    async def traffic() -> None:
+        while not stop.is_set():
+            try:
+                sent.append(a1.send_archive_message(enc)[0])
+            except Disconnected:
+                return
+            await asyncio.sleep(0.02)
+    task = asyncio.create_task(traffic())
+    try:
+        await asyncio.sleep(1.0)
+        await ctx.testbed("stop-postgres", "--mode", "fast")
+        down_after = await ctx.wait_readyz(False, 15, "PostgreSQL down")
+        await asyncio.sleep(1.5)
+        await ctx.testbed("start-postgres")
+        up_after = await ctx.wait_readyz(True, 30, "PostgreSQL back")
+        await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        await task
+        await ctx.testbed("start-postgres")          # no-op unless the scenario failed half-way
+    outcomes = await wait_receipts(a1, sent, 20)
+    receipted = {m: v for m, v in outcomes.items() if isinstance(v, str)}
+    errors = [v for v in outcomes.values() if isinstance(v, StanzaError)]
+    unanswered = len(sent) - len(outcomes)
+    check(len(receipted) > 10, f"only {len(receipted)} of {len(sent)} messages got receipts")
+    bad_errors = [e for e in errors if not e.is_("wait", "internal-server-error")]
+    check(not bad_errors, f"errors other than wait/internal-server-error while the database was down: "
+          f"{bad_errors[:3]}")
+    check(unanswered == 0, f"{unanswered} of {len(sent)} messages got neither a receipt nor an error")
+    msgs, _ = await a1.mam_all(max_=250, with_=b1.bare, max_pages=50)
+    in_mam = {m.result_id: m.msg_id for m in msgs}
+    lost = [m for m, sid in receipted.items() if in_mam.get(sid) != m]
+    check(not lost, f"{len(lost)} receipted messages are not in MAM (of {len(receipted)}); e.g. {lost[:3]}")
+    ctx.note = (f"{len(sent)} sent, {len(receipted)} receipted, {len(errors)} wait errors; readyz down after "
+                f"{down_after:.1f}s, back after {up_after:.1f}s")
+
+
+@scenario("fault_prosody_restart", timeout=75)
+async def sc_fault_prosody(ctx: Ctx) -> None:
+    """Prosody restarts during traffic: /readyz non-200, then 200 again; receipted messages all in MAM."""
+    a1, b1 = await ctx.clients_for(("alice", "pr1"), ("bob", "pr1"))
+    A, B = random_device_id(), random_device_id()
+    await ctx.set_devices(a1, [(A, synthetic_bundle(30))])
+    await ctx.set_devices(b1, [(B, synthetic_bundle(30))])
+    enc = synthetic_encrypted(A, {b1.bare: [B]})
+    sent: List[str] = []
+    receipted: Dict[str, str] = {}
+    stop = asyncio.Event()
+
+    async def traffic(c: Client) -> None:
+        while not stop.is_set() and c.connected:
+            try:
+                sent.append(c.send_archive_message(enc)[0])
+            except Disconnected:
+                return
+            await asyncio.sleep(0.02)
+            for s in c.take(lambda s: s.receipt is not None):
+                receipted[s.receipt[0]] = s.receipt[1]
+    task = asyncio.create_task(traffic(a1))
+    try:
+        await asyncio.sleep(1.0)
+        await ctx.testbed("stop-prosody")
+        stop.set()
+        await task
+        for s in a1.take(lambda s: s.receipt is not None):
+            receipted[s.receipt[0]] = s.receipt[1]
+        before = len(receipted)
+        down_after = await ctx.wait_readyz(False, 15, "Prosody down")
+        await asyncio.sleep(1.0)
+        await ctx.testbed("start-prosody")
+        up_after = await ctx.wait_readyz(True, 30, "Prosody back")
+    finally:
+        stop.set()
+        await task
+        await ctx.testbed("start-prosody")           # no-op unless the scenario failed half-way
+    a2 = await ctx.client("alice", "pr2")
+    mids = [a2.send_archive_message(enc)[0] for _ in range(20)]
+    after = await wait_receipts(a2, mids, 15)
+    check(len(after) == 20 and all(isinstance(v, str) for v in after.values()),
+          f"after the restart only {sum(isinstance(v, str) for v in after.values())} of 20 messages got receipts")
+    receipted.update(after)
+    check(before > 10, f"only {before} receipts before Prosody stopped")
+    msgs, _ = await a2.mam_all(max_=250, with_=b1.bare, max_pages=50)
+    in_mam = {m.result_id: m.msg_id for m in msgs}
+    lost = [m for m, sid in receipted.items() if in_mam.get(sid) != m]
+    check(not lost, f"{len(lost)} receipted messages are not in MAM (of {len(receipted)})")
+    ctx.note = (f"{len(sent)} sent before the stop, {before} receipted; readyz down after {down_after:.1f}s, "
+                f"back after {up_after:.1f}s")
+
+
+@scenario("retention", timeout=60)
+async def sc_retention(ctx: Ctx) -> None:
+    """with retention_seconds 2 / interval 1, archived messages disappear within a few seconds."""
+    await asyncio.to_thread(ctx.h.restart_component, {"retention_seconds": 2, "retention_interval_seconds": 1})
+    try:
+        a1, b1 = await ctx.clients_for(("alice", "rt1"), ("bob", "rt1"))
+        A, B = random_device_id(), random_device_id()
+        await ctx.set_devices(a1, [(A, synthetic_bundle(30))])
+        await ctx.set_devices(b1, [(B, synthetic_bundle(30))])
+        _, _, sid = await a1.send_and_wait(synthetic_encrypted(A, {b1.bare: [B]}))
+        page = await a1.mam_query(ids=[sid])
+        check(page.ids == [sid], "fresh message not in MAM")
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            page = await a1.mam_query(ids=[sid])
+            if not page.messages:
+                break
+        check(not page.messages, "message still archived 8 s after a 2 s retention")
+        check(await ctx.mam_count(a1) == 0, "older messages survived retention")
+    finally:
+        await ctx.close()
+        await asyncio.to_thread(ctx.h.restart_component, None)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Runner
+# ---------------------------------------------------------------------------------------------------------
+
+class Results:
+    def __init__(self) -> None:
+        self.passed: List[str] = []
+        self.failed: List[Tuple[str, str]] = []
+
+    def ok(self, name: str, note: str = "") -> None:
+        self.passed.append(name)
+        print(f"PASS {name}" + (f"  ({note})" if note else ""), flush=True)
+
+    def fail(self, name: str, reason: str) -> None:
+        reason = " ".join(str(reason).split()) or "(no message)"
+        self.failed.append((name, reason))
+        print(f"FAIL {name}: {reason}", flush=True)
+
+
+def describe(e: BaseException) -> str:
+    if isinstance(e, asyncio.TimeoutError) and not str(e):
+        return "timed out"
+    if isinstance(e, StanzaError):
+        return f"unexpected error answer {e}"
+    return f"{type(e).__name__}: {e}" if not isinstance(e, AssertionError) else str(e)
+
+
+async def run_scenarios(h: Harness, selected: List[Scenario], res: Results) -> None:
+    for sc in selected:
+        if not h.component_alive():
+            rc = h.proc.returncode if h.proc else None
+            res.fail(sc.name, f"component is not running (exit code {rc})")
+            continue
+        ctx = Ctx(h)
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(sc.fn(ctx), sc.timeout)
+        except asyncio.TimeoutError as e:
+            msg = str(e) or f"scenario timed out after {sc.timeout:.0f}s"
+            res.fail(sc.name, msg + _component_state(h))
+            if h.args.verbose:
+                traceback.print_exc()
+        except Exception as e:  # noqa: BLE001 - every failure is reported per scenario
+            res.fail(sc.name, describe(e) + _component_state(h))
+            if h.args.verbose:
+                traceback.print_exc()
+        else:
+            if not h.component_alive():
+                res.fail(sc.name, "component exited during the scenario" + _component_state(h))
+            else:
+                note = ctx.note
+                if h.args.verbose:
+                    note = (note + "; " if note else "") + f"{time.monotonic() - t0:.1f}s"
+                res.ok(sc.name, note)
+        finally:
+            await ctx.close()
+
+
+def _component_state(h: Harness) -> str:
+    if h.proc is not None and h.proc.poll() is not None:
+        return f" [component exited with code {h.proc.returncode}]"
+    return ""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--component-cmd", help="command starting the component; {config} = JSON config path")
+    ap.add_argument("--only", default="", help="comma-separated scenario names")
+    ap.add_argument("--skip", default="", help="comma-separated scenario names to leave out")
+    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (testbed stopped, logs kept)")
+    ap.add_argument("--testbed-dir", help="use this running testbed (deploy/testbed up --users …) and leave it up")
+    ap.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for /readyz = 200")
+    ap.add_argument("--log-level", default="info", help="component log_level (default info)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks and timings")
+    args = ap.parse_args()
+
+    if args.list:
+        for sc in SCENARIOS:
+            print(f"{sc.name:32} {sc.doc}")
+        return 0
+    if not args.component_cmd:
+        ap.error("--component-cmd is required")
+    names = {s.name for s in SCENARIOS}
+    only = [n for n in args.only.split(",") if n]
+    skip = [n for n in args.skip.split(",") if n]
+    unknown = [n for n in only + skip if n not in names]
+    if unknown:
+        ap.error(f"unknown scenario(s): {', '.join(unknown)} (see --list)")
+    selected = [s for s in SCENARIOS if (not only or s.name in only) and s.name not in skip]
+
+    res = Results()
+    h = Harness(args)
+    interrupted = False
+
+    def on_term(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    started = time.monotonic()
+    setup_ok = False
+    try:
+        try:
+            h.setup_testbed()
+            h.start_component()
+            h.wait_ready(args.ready_timeout)
+            setup_ok = True
+        except (SetupError, OSError, subprocess.SubprocessError, ValueError) as e:
+            res.fail("setup", str(e) if isinstance(e, SetupError) else f"{type(e).__name__}: {e}")
+            if selected:
+                print(f"not run: {len(selected)} scenarios", flush=True)
+        if setup_ok:
+            asyncio.run(run_scenarios(h, selected, res))
+    except KeyboardInterrupt:
+        interrupted = True
+        res.fail("interrupted", "stopped by Ctrl-C / signal; cleaning up")
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)          # let the cleanup finish
+        try:
+            if h.proc is not None:
+                alive = h.component_alive()
+                rc, secs, killed = h.stop_component()
+                if setup_ok and not interrupted:
+                    if not alive:
+                        res.fail("clean_shutdown", f"component had already exited (code {rc})")
+                    elif killed:
+                        res.fail("clean_shutdown", f"component ignored SIGTERM for {secs:.0f}s and was killed")
+                    elif rc != 0:
+                        res.fail("clean_shutdown", f"component exited with code {rc} on SIGTERM")
+                    else:
+                        res.ok("clean_shutdown", f"{secs:.1f}s" if args.verbose else "")
+            if res.failed and h.component_log is not None and h.component_log.exists():
+                print(f"--- component log (last lines of {h.component_log}) ---", file=sys.stderr)
+                print(tail(h.component_log, 30), file=sys.stderr)
+        finally:
+            h.teardown_testbed()
+    if args.verbose:
+        print(f"total {time.monotonic() - started:.1f}s", file=sys.stderr)
+    print(f"{len(res.passed)} passed, {len(res.failed)} failed", flush=True)
+    return 0 if not res.failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
