@@ -6,6 +6,7 @@
 #include "omemo.pb.h"
 #include "protocol/omemo/double_ratchet.hpp"
 #include "protocol/omemo/memory_store.hpp"
+#include "protocol/omemo/protobuf_parse.hpp"
 #include "protocol/omemo/session.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -14,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)omemo::peek_header(bytes);
   if (auto kex = omemo::unwrap_key_exchange(bytes)) (void)omemo::peek_header(kex->authenticated_message);
   multiend::wire::OMEMOMessage m;
-  (void)m.ParseFromArray(data, static_cast<int>(size));
+  (void)omemo::parse_protobuf(m, bytes);
   if (auto store = omemo::MemoryStore::deserialize(bytes)) (void)store->serialize();
   return 0;
 }
