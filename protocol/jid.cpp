@@ -1,5 +1,7 @@
 #include "protocol/jid.hpp"
 
+#include "protocol/utf8.hpp"
+
 #include <arpa/inet.h>  // inet_pton only: a pure text parser, no socket use
 
 #include <algorithm>
@@ -8,26 +10,6 @@ namespace multiend {
 namespace {
 
 constexpr std::size_t kMaxPart = 1023;
-
-// Decodes one strict UTF-8 sequence at s[i]; returns its length, 0 if invalid.
-std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char c = b(0);
-  std::size_t len = 0;
-  char32_t min = 0;
-  if (c < 0x80) { cp = c; return 1; }
-  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
-  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
-  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
-  else return 0;
-  if (s.size() - i < len) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((b(k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(k) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
 
 bool is_control_or_nonchar(char32_t c) {
   return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0xFFFE || c == 0xFFFF;
@@ -39,7 +21,7 @@ bool valid_part(std::string_view s, Bad bad) {
   if (s.empty() || s.size() > kMaxPart) return false;
   for (std::size_t i = 0; i < s.size();) {
     char32_t cp = 0;
-    const std::size_t len = decode_utf8(s, i, cp);
+    const std::size_t len = utf8::decode(s, i, cp);
     if (len == 0 || is_control_or_nonchar(cp) || bad(cp)) return false;
     i += len;
   }

@@ -1,5 +1,7 @@
 #include "protocol/xml/element.hpp"
 
+#include "protocol/utf8.hpp"
+
 #include <stdexcept>
 
 namespace multiend::xml {
@@ -7,26 +9,6 @@ namespace {
 
 constexpr std::string_view kXmlNs = "http://www.w3.org/XML/1998/namespace";
 constexpr std::string_view kXmlnsNs = "http://www.w3.org/2000/xmlns/";
-
-// Decodes one strict UTF-8 sequence at s[i]; returns its length, 0 if invalid.
-std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char c = b(0);
-  std::size_t len = 0;
-  char32_t min = 0;
-  if (c < 0x80) { cp = c; return 1; }
-  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
-  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
-  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
-  else return 0;
-  if (s.size() - i < len) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((b(k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(k) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
 
 // XML 1.0 (5th ed.) NameStartChar / NameChar, without ':' (names here are local names).
 bool is_name_start(char32_t c) {
@@ -48,7 +30,7 @@ bool is_ncname(std::string_view s) {
   if (s.empty()) return false;
   for (std::size_t i = 0; i < s.size();) {
     char32_t cp = 0;
-    const std::size_t len = decode_utf8(s, i, cp);
+    const std::size_t len = utf8::decode(s, i, cp);
     if (len == 0 || !(i == 0 ? is_name_start(cp) : is_name_char(cp))) return false;
     i += len;
   }

@@ -1,5 +1,7 @@
 #include "protocol/xml/serializer.hpp"
 
+#include "protocol/utf8.hpp"
+
 #include <algorithm>
 #include <vector>
 
@@ -11,22 +13,9 @@ constexpr std::string_view kXmlNs = "http://www.w3.org/XML/1998/namespace";
 
 // Length of a valid, XML-1.0-allowed UTF-8 sequence (>= 2 bytes) at s[i]; 0 if not.
 std::size_t valid_multibyte(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char c = b(0);
-  std::size_t len = 0;
   char32_t cp = 0;
-  char32_t min = 0;
-  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
-  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
-  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
-  else return 0;
-  if (s.size() - i < len) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((b(k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(k) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  if (cp == 0xFFFE || cp == 0xFFFF) return 0;  // not XML Chars
+  const std::size_t len = utf8::decode(s, i, cp);
+  if (len < 2 || cp == 0xFFFE || cp == 0xFFFF) return 0;  // not XML Chars
   return len;
 }
 
