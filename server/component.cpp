@@ -135,14 +135,19 @@ class Component {
       co_await t.async_wait(asio::use_awaitable);
     }
     if (router_.inflight() > 0) spdlog::warn("{} stanzas still in flight at shutdown", router_.inflight());
+    // Write what is queued and close the stream, then record which fan-outs were written:
+    // the rest is delivered by the next start.
+    stream_.stop();
+    const auto write_until = std::chrono::steady_clock::now() + seconds(3);
+    while (!stream_.idle() && std::chrono::steady_clock::now() < write_until) {
+      asio::steady_timer t(ioc_, milliseconds(10));
+      co_await t.async_wait(asio::use_awaitable);
+    }
     try {
       co_await archive_.flush_fanout_marks();
     } catch (...) {
     }
-    stream_.stop();
     http_.stop();
-    asio::steady_timer t(ioc_, milliseconds(100));  // let the closing stream flush
-    co_await t.async_wait(asio::use_awaitable);
     ioc_.stop();
   }
 

@@ -169,7 +169,8 @@ asio::awaitable<void> ArchiveService::store_and_fan_out(const xml::Element& stan
 
 void ArchiveService::fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
                              const std::vector<std::string>& recipients) {
-  bool all_sent = true;
+  std::optional<ComponentStream::Ticket> last;
+  bool all_queued = true;
   for (const auto& r : recipients) {
     xml::Element m("message", std::string(xmpp::kComponentNs));
     m.set_attr("from", ctx_.config.component_domain);
@@ -179,13 +180,24 @@ void ArchiveService::fan_out(std::int64_t id, std::int64_t stored_at_us, const x
     fwd.add_child(xml::Element("delay", std::string(xmpp::kDelayNs))).set_attr("stamp", xmpp::format_datetime(stored_at_us));
     fwd.add_child(inner);
     m.add_child(stanza_id(ctx_.config, id));
-    all_sent &= ctx_.stream.send(m, "fanout");
+    auto t = ctx_.stream.send(m, "fanout");
+    all_queued &= t.has_value();
+    if (t) last = t;
   }
-  // Unsent (stream down) stays pending and is delivered by resume_fanout after reconnect.
-  if (all_sent) fanned_out_.push_back(id);
+  // Marked delivered only once the stream has written it; what a dropped connection lost
+  // stays pending and is delivered by resume_fanout after the reconnect.
+  if (all_queued && last) delivering_.push_back({id, *last});
 }
 
 asio::awaitable<void> ArchiveService::flush_fanout_marks() {
+  const auto gen = ctx_.stream.generation();
+  const auto written = ctx_.stream.written_through();
+  std::erase_if(delivering_, [&](const Delivery& d) {
+    if (d.last.generation != gen) return true;  // that connection is gone: resume_fanout resends
+    if (d.last.seq > written) return false;     // still queued
+    fanned_out_.push_back(d.id);
+    return true;
+  });
   if (fanned_out_.empty()) co_return;
   std::vector<std::int64_t> ids = std::exchange(fanned_out_, {});
   try {

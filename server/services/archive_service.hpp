@@ -33,7 +33,12 @@ class ArchiveService {
 
   ServiceContext ctx_;
   GroupCommit commit_;
-  std::vector<std::int64_t> fanned_out_;
+  struct Delivery {
+    std::int64_t id;
+    ComponentStream::Ticket last;  // the message's last fan-out stanza
+  };
+  std::vector<Delivery> delivering_;  // queued on the stream, not yet known to be written
+  std::vector<std::int64_t> fanned_out_;  // written: to be marked in the database
   bool resuming_ = false;
 };
 

@@ -48,11 +48,12 @@ ComponentStream::ComponentStream(asio::io_context& ioc, const Config& config, Me
 void ComponentStream::stop() {
   stopping_ = true;
   if (authenticated_ && socket_.is_open()) {
-    // Best effort: close the stream politely, then the socket.
+    // Close the stream politely after what is queued; the writer closes the socket.
     out_.push_back("</stream:stream>");
     write_signal_.cancel();
+  } else {
+    asio::post(ioc_, [this] { close_socket(); });
   }
-  asio::post(ioc_, [this] { close_socket(); });
 }
 
 void ComponentStream::close_socket() {
@@ -62,17 +63,17 @@ void ComponentStream::close_socket() {
   write_signal_.cancel();
 }
 
-bool ComponentStream::send(const xml::Element& stanza, const char* kind) {
-  if (!authenticated_) {
+std::optional<ComponentStream::Ticket> ComponentStream::send(const xml::Element& stanza, const char* kind) {
+  if (!authenticated_ || stopping_) {
     metrics_.error("stream-down-dropped");
-    return false;
+    return std::nullopt;
   }
   std::string s;
   xml::serialize_to(stanza, s, xmpp::kComponentNs);
   out_.push_back(std::move(s));
   metrics_.stanza_out(kind);
   write_signal_.cancel();
-  return true;
+  return Ticket{generation_, ++queued_};
 }
 
 asio::awaitable<void> ComponentStream::run() {
@@ -164,6 +165,8 @@ asio::awaitable<void> ComponentStream::session() {
         }
         if (!authenticated_) {
           if (handshake_sent && stanza.name() == "handshake") {
+            ++generation_;
+            queued_ = written_ = 0;
             authenticated_ = true;
             metrics_.xmpp_connected.Set(1);
             spdlog::info("component stream: authenticated as {}", config_.component_domain);
@@ -183,9 +186,11 @@ asio::awaitable<void> ComponentStream::session() {
 asio::awaitable<void> ComponentStream::writer() {
   if (writing_) co_return;
   writing_ = true;
+  const std::uint64_t generation = generation_;
   try {
-    while (authenticated_ || (!out_.empty() && stopping_)) {
+    while ((authenticated_ || stopping_) && generation == generation_) {
       if (out_.empty()) {
+        if (stopping_) break;
         boost::system::error_code ec;
         write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
         co_await write_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -193,17 +198,20 @@ asio::awaitable<void> ComponentStream::writer() {
       }
       // Coalesce queued stanzas into one write.
       std::string batch;
+      std::uint64_t count = 0;
       while (!out_.empty() && batch.size() < 256 * 1024) {
         batch += out_.front();
         out_.pop_front();
+        ++count;
       }
       co_await (asio::async_write(socket_, asio::buffer(batch), asio::use_awaitable) ||
                 deadline(seconds(config_.request_timeout_seconds), "write"));
+      if (generation == generation_) written_ += count;
     }
   } catch (const std::exception& e) {
     spdlog::warn("component stream: write failed: {}", e.what());
-    close_socket();
   }
+  if (stopping_ || generation != generation_ || !authenticated_) close_socket();
   writing_ = false;
 }
 

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "protocol/xml/element.hpp"
@@ -34,10 +35,21 @@ class ComponentStream {
   asio::awaitable<void> run();
   void stop();
 
-  // Queues a stanza (serialised in the stream's namespace). Returns false, dropping it, when
+  // Where a queued stanza stands in the stream: written once written_through() reaches `seq`
+  // within the same connection `generation`; lost if the generation moved on first.
+  struct Ticket {
+    std::uint64_t generation = 0;
+    std::uint64_t seq = 0;
+  };
+
+  // Queues a stanza (serialised in the stream's namespace). Returns nullopt, dropping it, when
   // the stream is not authenticated: callers that must not lose it keep their own record.
-  bool send(const xml::Element& stanza, const char* kind);
+  std::optional<Ticket> send(const xml::Element& stanza, const char* kind);
   bool authenticated() const noexcept { return authenticated_; }
+  std::uint64_t generation() const noexcept { return generation_; }
+  // Stanzas of the current generation written to the socket so far.
+  std::uint64_t written_through() const noexcept { return written_; }
+  bool idle() const noexcept { return out_.empty() && !writing_; }
 
  private:
   asio::awaitable<void> session();
@@ -50,6 +62,9 @@ class ComponentStream {
   asio::ip::tcp::socket socket_;
   asio::steady_timer write_signal_;
   std::deque<std::string> out_;
+  std::uint64_t generation_ = 0;  // +1 per connection
+  std::uint64_t queued_ = 0;      // stanzas queued in this generation
+  std::uint64_t written_ = 0;     // stanzas written in this generation
   StanzaHandler on_stanza_;
   std::function<void()> on_connected_;
   bool authenticated_ = false;

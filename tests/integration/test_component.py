@@ -1128,6 +1128,43 @@ async def sc_fault_prosody(ctx: Ctx) -> None:
                 f"back after {up_after:.1f}s")
 
 
+@scenario("pending_fanout_after_restart", timeout=60)
+async def sc_pending_fanout(ctx: Ctx) -> None:
+    """a message committed but not delivered when the component stopped is delivered after restart."""
+    b1 = await ctx.client("bob", "pf1")
+    await asyncio.to_thread(ctx.h.stop_component)
+    origin = new_id()
+    stanza = (f"<message xmlns='jabber:client' from='alice@{ctx.env.user_domain}/pf' to='{ctx.comp}' type='normal' "
+              f"id='{origin}'><encrypted xmlns='urn:xmpp:omemo:2'><header sid='7'><keys jid='{b1.bare}'>"
+              f"<key rid='9'>AQ==</key></keys></header></encrypted><origin-id xmlns='urn:xmpp:sid:0' id='{origin}'/>"
+              f"</message>")
+
+    def psql(sql: str) -> str:
+        r = subprocess.run(["psql", ctx.h.env.pg_url, "-v", "ON_ERROR_STOP=1", "-tAc", sql],
+                           capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0, f"psql failed: {r.stderr.strip()}")
+        return r.stdout.strip()
+
+    # Committed as the group commit would, but never fanned out (the component "died" here).
+    sid = await asyncio.to_thread(psql, (
+        "WITH m AS (INSERT INTO messages (sender_bare, sender_full, origin_id, stanza) VALUES "
+        f"('alice@{ctx.env.user_domain}', 'alice@{ctx.env.user_domain}/pf', '{origin}', $x${stanza}$x$) "
+        f"RETURNING id) INSERT INTO archive (owner, message_id) SELECT '{b1.bare}', id FROM m RETURNING message_id"))
+    await asyncio.to_thread(ctx.h.start_component, None)
+    await asyncio.to_thread(ctx.h.wait_ready, 30.0)
+    sid = sid.splitlines()[0].strip()
+    s = await b1.wait_message(b1.is_fanout(stanza_id=sid), 10, what=f"pending fan-out of {sid} after restart")
+    check(s.forwarded.get("id") == origin, "delivered the wrong message")
+    deadline = time.monotonic() + 5
+    marked = ""
+    while time.monotonic() < deadline:
+        marked = await asyncio.to_thread(psql, f"SELECT fanned_out FROM messages WHERE id = {sid}")
+        if marked == "t":
+            break
+        await asyncio.sleep(0.2)
+    check(marked == "t", "the delivered message was not marked fanned out")
+
+
 @scenario("retention", timeout=60)
 async def sc_retention(ctx: Ctx) -> None:
     """with retention_seconds 2 / interval 1, archived messages disappear within a few seconds."""
