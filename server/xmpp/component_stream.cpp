@@ -32,10 +32,16 @@ asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
   co_await t.async_wait(asio::use_awaitable);
 }
 
-// Throws when `d` elapses first.
-asio::awaitable<void> deadline(std::chrono::steady_clock::duration d, const char* what) {
-  co_await sleep_for(d);
-  throw std::runtime_error(std::string("timeout: ") + what);
+// Races `op` against a timer; the loser is cancelled. `op` must report failure through `ec`
+// (redirect_error), not by throwing: Asio's `||` waits for the first *success*, so a throwing
+// operation would leave the race to the timer and a failed read would look like a timeout.
+template <typename T>
+asio::awaitable<T> timed(asio::awaitable<T> op, const boost::system::error_code& ec,
+                         std::chrono::steady_clock::duration d, const char* what) {
+  auto r = co_await (std::move(op) || sleep_for(d));
+  if (r.index() == 1) throw std::runtime_error(std::string("timeout: ") + what);
+  if (ec) throw boost::system::system_error(ec, what);
+  co_return std::get<0>(std::move(r));
 }
 
 }  // namespace
@@ -103,18 +109,21 @@ asio::awaitable<void> ComponentStream::session() {
   auto ex = co_await asio::this_coro::executor;
   asio::ip::tcp::resolver resolver(ex);
   const auto timeout = seconds(config_.connect_timeout_seconds);
-  auto endpoints = co_await (resolver.async_resolve(config_.xmpp_host, std::to_string(config_.component_port),
-                                                    asio::use_awaitable) ||
-                             deadline(timeout, "resolve"));
+  boost::system::error_code ec;
+  auto endpoints = co_await timed(resolver.async_resolve(config_.xmpp_host, std::to_string(config_.component_port),
+                                                         asio::redirect_error(asio::use_awaitable, ec)),
+                                  ec, timeout, "resolve");
   socket_ = asio::ip::tcp::socket(ex);
-  co_await (asio::async_connect(socket_, std::get<0>(endpoints), asio::use_awaitable) || deadline(timeout, "connect"));
+  co_await timed(asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec)), ec, timeout,
+                 "connect");
   socket_.set_option(asio::ip::tcp::no_delay(true));
   spdlog::info("component stream: connected to {}:{}", config_.xmpp_host, config_.component_port);
 
   const std::string header = "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
                              "xmlns:stream='http://etherx.jabber.org/streams' to='" +
                              config_.component_domain + "'>";
-  co_await (asio::async_write(socket_, asio::buffer(header), asio::use_awaitable) || deadline(timeout, "write"));
+  co_await timed(asio::async_write(socket_, asio::buffer(header), asio::redirect_error(asio::use_awaitable, ec)), ec,
+                 timeout, "write");
 
   // Stanzas up to twice the configured limit are parsed so they can be answered with an
   // error; beyond that the stream itself is at fault.
@@ -127,9 +136,8 @@ asio::awaitable<void> ComponentStream::session() {
     if (authenticated_) {
       n = co_await socket_.async_read_some(asio::buffer(buf), asio::use_awaitable);
     } else {
-      auto r = co_await (socket_.async_read_some(asio::buffer(buf), asio::use_awaitable) ||
-                         deadline(timeout, "handshake"));
-      n = std::get<0>(r);
+      n = co_await timed(socket_.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec)),
+                         ec, timeout, "handshake");
     }
     auto fed = parser.feed(std::string_view(buf.data(), n));
     if (!fed) {
@@ -151,7 +159,8 @@ asio::awaitable<void> ComponentStream::session() {
         if (id.empty()) throw std::runtime_error("stream header without id");
         std::string hs = "<handshake>" + crypto::component_handshake_digest(id, config_.component_secret) +
                          "</handshake>";
-        co_await (asio::async_write(socket_, asio::buffer(hs), asio::use_awaitable) || deadline(timeout, "write"));
+        co_await timed(asio::async_write(socket_, asio::buffer(hs), asio::redirect_error(asio::use_awaitable, ec)), ec,
+                       timeout, "write");
         sodium_memzero(hs.data(), hs.size());  // the digest is a credential
         handshake_sent = true;
       } else if (std::holds_alternative<xml::StreamClosed>(*ev)) {
@@ -204,8 +213,9 @@ asio::awaitable<void> ComponentStream::writer() {
         out_.pop_front();
         ++count;
       }
-      co_await (asio::async_write(socket_, asio::buffer(batch), asio::use_awaitable) ||
-                deadline(seconds(config_.request_timeout_seconds), "write"));
+      boost::system::error_code ec;
+      co_await timed(asio::async_write(socket_, asio::buffer(batch), asio::redirect_error(asio::use_awaitable, ec)),
+                     ec, seconds(config_.request_timeout_seconds), "write");
       if (generation == generation_) written_ += count;
     }
   } catch (const std::exception& e) {
