@@ -1,0 +1,61 @@
+// The decrypted local history and the archive position (the last stanza-id seen in MAM).
+//
+// Entries are unique by stanza-id (the archive's id): appending one that is already there does
+// nothing and returns false, which is how duplicate fan-out copies are dropped. Entries keep
+// the order they were appended in, which is archive order when the caller appends as it reads
+// the archive. The bodies are plaintext: the state file must stay private (mode 0600).
+//
+// To keep "decrypted, stored, archive position advanced" atomic, call append() and
+// set_last_stanza_id() inside the same SqliteStore transaction as the decryption.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/store/sqlite.hpp"
+
+namespace multiend::client {
+
+enum class Direction { in, out };
+enum class EntryType { message, undecryptable };
+std::string_view to_string(Direction d) noexcept;
+std::string_view to_string(EntryType t) noexcept;
+
+struct HistoryEntry {
+  std::string stanza_id;  // the archive's id; required
+  EntryType type = EntryType::message;
+  std::string from_jid;  // bare
+  std::uint32_t from_device = 0;
+  std::vector<std::string> to;  // bare JIDs, in the order given
+  std::string body;             // may be empty (an empty OMEMO message, or undecryptable)
+  std::int64_t timestamp_us = 0;
+  Direction direction = Direction::in;
+  std::string reason;  // why it is undecryptable; empty otherwise
+  friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
+};
+
+class HistoryStore {
+ public:
+  explicit HistoryStore(sqlite::Database& db) : db_(db) {}
+
+  // False (and nothing written) if the stanza-id is already stored.
+  // std::invalid_argument for an empty stanza-id.
+  bool append(const HistoryEntry& entry);
+  bool has_stanza(std::string_view stanza_id);
+  // The last `limit` entries (all without a limit) in archive order, oldest first; with a JID
+  // only those it sent or that were addressed to it.
+  std::vector<HistoryEntry> list(const std::optional<std::string>& with_jid = std::nullopt,
+                                 std::optional<std::size_t> limit = std::nullopt);
+  std::size_t size();
+
+  std::optional<std::string> last_stanza_id();
+  void set_last_stanza_id(std::string_view stanza_id);
+
+ private:
+  sqlite::Database& db_;
+};
+
+}  // namespace multiend::client

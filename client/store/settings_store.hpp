@@ -1,0 +1,41 @@
+// Connection settings as key/value text: the account JID, the server's host:port, the archive
+// component's JID, the CA file, this device's label, and the path of the file holding the
+// password. Only those keys are accepted (std::invalid_argument otherwise), so the password
+// itself has no place to go: the state file is not where secrets of the account belong.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "client/store/sqlite.hpp"
+
+namespace multiend::client {
+
+namespace setting {
+inline constexpr std::string_view jid = "jid";                      // bare account JID
+inline constexpr std::string_view server = "server";                // host:port of the XMPP server
+inline constexpr std::string_view component = "component";          // the archive component's JID
+inline constexpr std::string_view ca_file = "ca_file";              // PEM bundle to verify TLS with
+inline constexpr std::string_view label = "label";                  // this device's label
+inline constexpr std::string_view password_file = "password_file";  // a path, never the password
+}  // namespace setting
+
+class SettingsStore {
+ public:
+  explicit SettingsStore(sqlite::Database& db) : db_(db) {}
+
+  static bool known_key(std::string_view key) noexcept;
+
+  std::optional<std::string> get(std::string_view key);
+  void set(std::string_view key, std::string_view value);  // std::invalid_argument: unknown key
+  void erase(std::string_view key);
+  std::vector<std::pair<std::string, std::string>> all();  // sorted by key
+
+ private:
+  sqlite::Database& db_;
+};
+
+}  // namespace multiend::client

@@ -1,0 +1,239 @@
+#include "client/store/sqlite_store.hpp"
+
+#include <sodium.h>
+
+#include "client/store/schema.hpp"
+#include "protocol/omemo/protobuf_parse.hpp"
+#include "session_state.pb.h"
+
+namespace multiend::client {
+namespace {
+
+using crypto::ByteView;
+
+// protobuf keeps secrets in std::string: wipe them before the message is destroyed.
+void wipe(std::string& s) { sodium_memzero(s.data(), s.size()); }
+
+void wipe_secrets(state::Session& s) {
+  if (!s.has_ratchet()) return;
+  auto* r = s.mutable_ratchet();
+  wipe(*r->mutable_rk());
+  wipe(*r->mutable_dhs_priv());
+  if (r->has_cks()) wipe(*r->mutable_cks());
+  if (r->has_ckr()) wipe(*r->mutable_ckr());
+  for (auto& k : *r->mutable_skipped()) wipe(*k.mutable_mk());
+}
+
+std::int64_t as_int(std::uint32_t v) { return static_cast<std::int64_t>(v); }
+
+crypto::Secret<32> secret32(const sqlite::Database& db, ByteView v, std::string_view what) {
+  if (v.size() != 32) db.corrupt(what);  // Secret(ByteView) aborts on a wrong size
+  return crypto::Secret<32>(v);
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(const std::filesystem::path& path, Options options)
+    : db_(path, options), trust_(db_), settings_(db_), history_(db_) {
+  store_schema::migrate(db_);
+}
+
+SqliteStore::~SqliteStore() = default;
+
+// ---- identity ----
+
+std::optional<omemo::OwnIdentity> SqliteStore::load_identity() {
+  auto q = db_.query("SELECT jid, device_id, seed FROM identity WHERE singleton = 1");
+  if (!q.step()) return std::nullopt;
+  return omemo::OwnIdentity{q.text(0), static_cast<std::uint32_t>(q.int64(1)),
+                            crypto::IdentityKeyPair::from_seed(secret32(db_, q.blob(2), "identity key"))};
+}
+
+void SqliteStore::save_identity(const omemo::OwnIdentity& id) {
+  db_.atomically([&] {
+    auto q = db_.query(
+        "INSERT INTO identity (singleton, jid, device_id, seed) VALUES (1, ?1, ?2, ?3) "
+        "ON CONFLICT (singleton) DO UPDATE SET jid = excluded.jid, device_id = excluded.device_id, "
+        "seed = excluded.seed");
+    q.bind(1, id.jid).bind(2, as_int(id.device_id)).bind_blob(3, id.key.seed().view());
+    q.run();
+  });
+}
+
+// ---- one-time prekeys ----
+
+std::optional<omemo::PreKeyRecord> SqliteStore::load_prekey(std::uint32_t id) {
+  auto q = db_.query("SELECT priv, hidden FROM prekeys WHERE id = ?1");
+  q.bind(1, as_int(id));
+  if (!q.step()) return std::nullopt;
+  return omemo::PreKeyRecord{id, crypto::X25519KeyPair::from_private(secret32(db_, q.blob(0), "prekey")),
+                             q.int64(1) != 0};
+}
+
+void SqliteStore::save_prekey(const omemo::PreKeyRecord& pk) {
+  db_.atomically([&] {
+    auto q = db_.query(
+        "INSERT INTO prekeys (id, priv, pub, hidden) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (id) DO UPDATE SET priv = excluded.priv, pub = excluded.pub, hidden = excluded.hidden");
+    q.bind(1, as_int(pk.id)).bind_blob(2, pk.key.priv.view()).bind_blob(3, pk.key.pub.view());
+    q.bind(4, std::int64_t{pk.hidden ? 1 : 0});
+    q.run();
+  });
+}
+
+void SqliteStore::remove_prekey(std::uint32_t id) {
+  db_.atomically([&] {
+    auto q = db_.query("DELETE FROM prekeys WHERE id = ?1");
+    q.bind(1, as_int(id));
+    q.run();
+  });
+}
+
+std::vector<omemo::PreKeyPublic> SqliteStore::visible_prekeys() {
+  std::vector<omemo::PreKeyPublic> out;
+  auto q = db_.query("SELECT id, pub FROM prekeys WHERE hidden = 0 ORDER BY id");
+  while (q.step()) {
+    const ByteView pub = q.blob(1);
+    if (pub.size() != crypto::X25519Public::size()) db_.corrupt("prekey");
+    out.push_back({static_cast<std::uint32_t>(q.int64(0)), crypto::X25519Public::from(pub)});
+  }
+  return out;
+}
+
+std::vector<std::uint32_t> SqliteStore::hidden_prekeys() {
+  std::vector<std::uint32_t> out;
+  auto q = db_.query("SELECT id FROM prekeys WHERE hidden = 1 ORDER BY id");
+  while (q.step()) out.push_back(static_cast<std::uint32_t>(q.int64(0)));
+  return out;
+}
+
+std::uint32_t SqliteStore::allocate_prekey_id() {
+  return db_.atomically([&] {
+    std::uint32_t next = 1;  // MemoryStore starts at 1 too
+    {
+      auto q = db_.query("SELECT value FROM meta WHERE key = 'next_prekey_id'");
+      if (q.step()) next = static_cast<std::uint32_t>(q.int64(0));
+    }
+    auto q = db_.query(
+        "INSERT INTO meta (key, value) VALUES ('next_prekey_id', ?1) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    q.bind(1, as_int(next + 1));  // wraps like MemoryStore's uint32 counter
+    q.run();
+    return next;
+  });
+}
+
+// ---- signed prekeys ----
+
+std::optional<omemo::SignedPreKeyRecord> SqliteStore::signed_prekey(std::string_view slot) {
+  auto q = db_.query("SELECT id, priv, signature, created FROM signed_prekeys WHERE slot = ?1");
+  q.bind(1, slot);
+  if (!q.step()) return std::nullopt;
+  const ByteView sig = q.blob(2);
+  if (sig.size() != crypto::Ed25519Signature::size()) db_.corrupt("signed prekey");
+  return omemo::SignedPreKeyRecord{
+      static_cast<std::uint32_t>(q.int64(0)),
+      crypto::X25519KeyPair::from_private(secret32(db_, q.blob(1), "signed prekey")),
+      crypto::Ed25519Signature::from(sig), q.int64(3)};
+}
+
+std::optional<omemo::SignedPreKeyRecord> SqliteStore::current_signed_prekey() { return signed_prekey("current"); }
+std::optional<omemo::SignedPreKeyRecord> SqliteStore::previous_signed_prekey() { return signed_prekey("previous"); }
+
+void SqliteStore::rotate_signed_prekey(const omemo::SignedPreKeyRecord& next) {
+  db_.atomically([&] {
+    db_.query("DELETE FROM signed_prekeys WHERE slot = 'previous'").run();
+    db_.query("UPDATE signed_prekeys SET slot = 'previous' WHERE slot = 'current'").run();
+    auto q = db_.query(
+        "INSERT INTO signed_prekeys (slot, id, priv, signature, created) VALUES ('current', ?1, ?2, ?3, ?4)");
+    q.bind(1, as_int(next.id)).bind_blob(2, next.key.priv.view()).bind_blob(3, next.signature.view());
+    q.bind(4, next.created);
+    q.run();
+  });
+}
+
+// ---- sessions ----
+
+std::optional<omemo::Session> SqliteStore::load_session(const omemo::DeviceAddress& peer) {
+  auto q = db_.query("SELECT state FROM sessions WHERE jid = ?1 AND device = ?2");
+  q.bind(1, peer.jid).bind(2, as_int(peer.device));
+  if (!q.step()) return std::nullopt;
+  state::Session msg;
+  Result<omemo::Session> session = omemo::parse_protobuf(msg, q.blob(0))
+                                       ? omemo::Session::from_state(msg)
+                                       : Result<omemo::Session>(Errc::bad_protobuf);
+  wipe_secrets(msg);
+  if (!session || session->peer != peer)
+    db_.corrupt("session with " + peer.jid + "/" + std::to_string(peer.device));
+  return std::move(*session);
+}
+
+void SqliteStore::save_session(const omemo::Session& s) {
+  state::Session msg;
+  s.to_state(msg);
+  crypto::SecretBytes blob(msg.ByteSizeLong());
+  msg.SerializeToArray(blob.data(), static_cast<int>(blob.size()));
+  wipe_secrets(msg);
+  db_.atomically([&] {
+    auto q = db_.query(
+        "INSERT INTO sessions (jid, device, state) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (jid, device) DO UPDATE SET state = excluded.state");
+    q.bind(1, s.peer.jid).bind(2, as_int(s.peer.device)).bind_blob(3, blob.view());
+    q.run();
+  });
+}
+
+void SqliteStore::remove_session(const omemo::DeviceAddress& peer) {
+  db_.atomically([&] {
+    auto q = db_.query("DELETE FROM sessions WHERE jid = ?1 AND device = ?2");
+    q.bind(1, peer.jid).bind(2, as_int(peer.device));
+    q.run();
+  });
+}
+
+std::size_t SqliteStore::session_count() {
+  auto q = db_.query("SELECT count(*) FROM sessions");
+  return q.step() ? static_cast<std::size_t>(q.int64(0)) : 0;
+}
+
+// ---- device lists ----
+
+std::optional<omemo::DeviceList> SqliteStore::load_device_list(const std::string& jid) {
+  {
+    auto q = db_.query("SELECT 1 FROM device_lists WHERE jid = ?1");
+    q.bind(1, jid);
+    if (!q.step()) return std::nullopt;
+  }
+  omemo::DeviceList list;
+  auto q = db_.query("SELECT device, label, labelsig FROM device_list_entries WHERE jid = ?1 ORDER BY position");
+  q.bind(1, jid);
+  while (q.step())
+    list.devices.push_back({static_cast<std::uint32_t>(q.int64(0)), q.optional_text(1), q.optional_text(2)});
+  return list;
+}
+
+void SqliteStore::save_device_list(const std::string& jid, const omemo::DeviceList& list) {
+  db_.atomically([&] {
+    {
+      auto q = db_.query("INSERT INTO device_lists (jid) VALUES (?1) ON CONFLICT (jid) DO NOTHING");
+      q.bind(1, jid);
+      q.run();
+    }
+    {
+      auto q = db_.query("DELETE FROM device_list_entries WHERE jid = ?1");
+      q.bind(1, jid);
+      q.run();
+    }
+    auto q = db_.query(
+        "INSERT INTO device_list_entries (jid, position, device, label, labelsig) VALUES (?1, ?2, ?3, ?4, ?5)");
+    for (std::size_t i = 0; i < list.devices.size(); ++i) {
+      const omemo::DeviceEntry& d = list.devices[i];
+      q.reset();
+      q.bind(1, jid).bind(2, static_cast<std::int64_t>(i)).bind(3, as_int(d.id));
+      q.bind_optional(4, d.label).bind_optional(5, d.labelsig);
+      q.run();
+    }
+  });
+}
+
+}  // namespace multiend::client
