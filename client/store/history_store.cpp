@@ -54,11 +54,13 @@ std::size_t HistoryStore::size() {
 std::vector<HistoryEntry> HistoryStore::list(const std::optional<std::string>& with_jid,
                                              std::optional<std::size_t> limit) {
   const std::string all = "SELECT * FROM (SELECT " + std::string(kColumns) +
-                          " FROM history ORDER BY seq DESC LIMIT ?2) ORDER BY seq";
+                          " FROM history ORDER BY length(stanza_id) DESC, stanza_id DESC LIMIT ?2) "
+                          "ORDER BY length(stanza_id), stanza_id";
   const std::string with = "SELECT * FROM (SELECT " + std::string(kColumns) +
                            " FROM history WHERE seq IN (SELECT seq FROM history WHERE from_jid = ?1 "
                            "UNION SELECT entry FROM history_recipients WHERE jid = ?1) "
-                           "ORDER BY seq DESC LIMIT ?2) ORDER BY seq";
+                           "ORDER BY length(stanza_id) DESC, stanza_id DESC LIMIT ?2) "
+                           "ORDER BY length(stanza_id), stanza_id";
   const std::int64_t n =
       limit && *limit < static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
           ? static_cast<std::int64_t>(*limit)

@@ -1,9 +1,11 @@
 // The decrypted local history and the archive position (the last stanza-id seen in MAM).
 //
 // Entries are unique by stanza-id (the archive's id): appending one that is already there does
-// nothing and returns false, which is how duplicate fan-out copies are dropped. Entries keep
-// the order they were appended in, which is archive order when the caller appends as it reads
-// the archive. The bodies are plaintext: the state file must stay private (mode 0600).
+// nothing and returns false, which is how duplicate fan-out copies are dropped. Entries are
+// listed in archive order: stanza-ids are the component's decimal ids, which grow with time, so
+// they compare as numbers (shorter first, then lexically). Every device of an account thus lists
+// the same history in the same order, whether a message came live, from MAM, or was its own.
+// The bodies are plaintext: the state file must stay private (mode 0600).
 //
 // To keep "decrypted, stored, archive position advanced" atomic, call append() and
 // set_last_stanza_id() inside the same SqliteStore transaction as the decryption.

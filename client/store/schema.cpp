@@ -9,7 +9,7 @@ namespace multiend::client::store_schema {
 namespace {
 
 // Never edit a migration that has shipped: append a new one.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: the OMEMO stores, trust, settings, the archive position and the local history.
     R"sql(
 CREATE TABLE meta (
@@ -92,6 +92,18 @@ CREATE TABLE history_recipients (
   PRIMARY KEY (entry, position)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX history_by_recipient ON history_recipients (jid, entry);
+)sql",
+    // v2: messages encrypted and committed locally but not yet acknowledged by the component.
+    // The stanza is kept byte for byte: its ratchet steps are already spent, so a resend must be
+    // the same ciphertext under the same origin-id (the component then stores it only once).
+    R"sql(
+CREATE TABLE outbox (
+  origin_id TEXT PRIMARY KEY NOT NULL,
+  stanza TEXT NOT NULL,
+  body TEXT NOT NULL,
+  recipients TEXT NOT NULL,
+  created_us INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 )sql",
 };
 

@@ -21,6 +21,8 @@ inline constexpr std::string_view component = "component";          // the archi
 inline constexpr std::string_view ca_file = "ca_file";              // PEM bundle to verify TLS with
 inline constexpr std::string_view label = "label";                  // this device's label
 inline constexpr std::string_view password_file = "password_file";  // a path, never the password
+inline constexpr std::string_view insecure = "insecure";            // "1": plain TCP, no TLS (test servers)
+inline constexpr std::string_view registered = "registered";        // "1" once the bundle was published
 }  // namespace setting
 
 class SettingsStore {

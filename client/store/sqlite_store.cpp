@@ -34,7 +34,7 @@ crypto::Secret<32> secret32(const sqlite::Database& db, ByteView v, std::string_
 }  // namespace
 
 SqliteStore::SqliteStore(const std::filesystem::path& path, Options options)
-    : db_(path, options), trust_(db_), settings_(db_), history_(db_) {
+    : db_(path, options), trust_(db_), settings_(db_), history_(db_), outbox_(db_) {
   store_schema::migrate(db_);
 }
 

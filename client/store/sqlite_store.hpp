@@ -44,6 +44,7 @@
 #include <filesystem>
 
 #include "client/store/history_store.hpp"
+#include "client/store/outbox_store.hpp"
 #include "client/store/settings_store.hpp"
 #include "client/store/sqlite.hpp"
 #include "client/store/trust_store.hpp"
@@ -76,6 +77,7 @@ class SqliteStore final : public omemo::IdentityStore,
   TrustStore& trust() noexcept { return trust_; }
   SettingsStore& settings() noexcept { return settings_; }
   HistoryStore& history() noexcept { return history_; }
+  OutboxStore& outbox() noexcept { return outbox_; }
 
   std::optional<omemo::OwnIdentity> load_identity() override;
   void save_identity(const omemo::OwnIdentity& id) override;
@@ -107,6 +109,7 @@ class SqliteStore final : public omemo::IdentityStore,
   TrustStore trust_;
   SettingsStore settings_;
   HistoryStore history_;
+  OutboxStore outbox_;
 };
 
 }  // namespace multiend::client

@@ -1,0 +1,104 @@
+// Receiving: catching up from the archive (MAM pages after the last position) and live
+// fan-out. Each page is decrypted and stored in one transaction together with the new
+// position, so a crash mid-page replays the page and spends no message key twice.
+#include <spdlog/spdlog.h>
+
+#include "client/app/client.hpp"
+#include "client/app/errors.hpp"
+
+namespace multiend::client {
+
+asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const ProgressSink& progress) {
+  CatchUpReport report;
+  std::optional<std::string> after = device_.store().history().last_stanza_id();
+  std::vector<omemo::DeviceAddress> empty_to, repair;
+  bool republish = false;
+  catching_up_ = true;
+  device_.manager().begin_history_sync();
+  try {
+    for (;;) {
+      const std::string qid = new_id();
+      xml::Element reply = co_await request(component::mam_query(options_.component, qid, after, component::kMamPageMax));
+      if (auto err = component::iq_error(reply)) {
+        if (err->condition == "item-not-found" && after) {
+          // Our position expired from the archive (retention): read what is left from the start.
+          spdlog::info("archive position {} is gone; catching up from the oldest message", *after);
+          after.reset();
+          continue;
+        }
+        throw ClientError(ErrorKind::refused, "archive query refused: " + err->condition);
+      }
+      auto fin = component::parse_mam_fin(reply);
+      if (!fin) throw ClientError(ErrorKind::refused, "archive query: malformed answer");
+      std::vector<component::Archived> page;
+      while (fin->last && (page.empty() || page.back().stanza_id != *fin->last)) {
+        xml::Element st = co_await conn_.next_stanza(options_.timeout);
+        if (auto a = component::parse_mam_result(st, options_.component, qid))
+          page.push_back(std::move(*a));
+        else
+          co_await handle_unsolicited(st, sink);
+      }
+      std::vector<HistoryEntry> shown;
+      {
+        auto tx = device_.store().begin();
+        const std::int64_t now = options_.clock();
+        for (const auto& a : page) {
+          Received r = device_.receive(a, now, true);
+          for (auto& d : r.empty_reply_to) empty_to.push_back(std::move(d));
+          if (r.repair) repair.push_back(*r.repair);
+          republish = republish || r.prekey_used;
+          if (r.entry) shown.push_back(std::move(*r.entry));
+        }
+        if (!page.empty()) device_.store().history().set_last_stanza_id(page.back().stanza_id);
+        tx.commit();
+      }
+      report.fetched += page.size();
+      report.stored += shown.size();
+      if (sink)
+        for (const auto& e : shown) sink(e);
+      if (progress) progress(report.fetched);
+      if (fin->complete || !fin->last) break;
+      after = fin->last;
+    }
+  } catch (...) {
+    catching_up_ = false;
+    throw;
+  }
+  catching_up_ = false;
+  {
+    auto tx = device_.store().begin();
+    for (auto& d : device_.manager().end_history_sync()) empty_to.push_back(std::move(d));
+    tx.commit();
+  }
+  co_await after_receive(std::move(empty_to), std::move(repair), republish);
+  co_await drain_deferred(sink);
+  co_return report;
+}
+
+asio::awaitable<std::size_t> Client::listen(std::chrono::steady_clock::time_point until,
+                                            std::optional<std::size_t> count, const MessageSink& sink) {
+  std::size_t shown = 0;
+  MessageSink counting = [&](const HistoryEntry& e) {
+    ++shown;
+    if (sink) sink(e);
+  };
+  co_await catch_up(counting, {});
+  // Fan-out is a headline to the bare JID: the server delivers it to available resources.
+  xml::Element presence("presence");
+  conn_.send(presence);
+  while (!count || shown < *count) {
+    const auto left = until - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) break;
+    xml::Element st("message");
+    try {
+      st = co_await conn_.next_stanza(left);
+    } catch (const C2sError& e) {
+      if (e.code() == ConnectError::timeout) break;
+      throw;
+    }
+    co_await handle_unsolicited(st, counting);
+  }
+  co_return shown;
+}
+
+}  // namespace multiend::client

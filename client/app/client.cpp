@@ -1,0 +1,172 @@
+#include "client/app/client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "client/app/errors.hpp"
+#include "protocol/crypto/base64.hpp"
+#include "protocol/omemo/constants.hpp"
+#include "protocol/xmpp/namespaces.hpp"
+
+namespace multiend::client {
+namespace {
+
+std::string describe(const xmpp::StanzaError& e) {
+  std::string s = std::string(xmpp::error_type_name(e.type)) + "/" + e.condition;
+  if (!e.text.empty()) s += " (" + e.text.substr(0, 200) + ")";
+  return s;
+}
+
+}  // namespace
+
+Client::Client(C2sConnection& conn, Device& device, ClientOptions options)
+    : conn_(conn), device_(device), options_(std::move(options)) {}
+
+std::string Client::new_id() {
+  std::array<std::uint8_t, 12> raw{};
+  crypto::SodiumRng().fill(raw);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (auto b : raw) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+asio::awaitable<xml::Element> Client::request(xml::Element iq) {
+  co_return co_await conn_.iq(std::move(iq), options_.timeout);
+}
+
+asio::awaitable<void> Client::publish_bundle() {
+  const std::string node = component::node_jid(device_.jid(), options_.component);
+  auto reply = co_await request(component::publish_bundle(node, device_.device_id(), device_.manager().bundle()));
+  if (auto err = component::iq_error(reply))
+    throw ClientError(ErrorKind::refused, "the component refused our bundle: " + describe(*err));
+}
+
+asio::awaitable<bool> Client::register_and_maintain() {
+  const std::int64_t now = options_.clock();
+  auto& settings = device_.store().settings();
+  if (settings.get(setting::registered) != "1") {
+    co_await publish_bundle();
+    settings.set(setting::registered, "1");
+    co_return true;
+  }
+  auto list = co_await fetch_device_list(device_.jid());
+  if (!list.contains(device_.device_id())) {
+    removed_ = true;
+    co_return false;
+  }
+  bool republish = false;
+  {
+    auto tx = device_.store().begin();
+    republish = device_.manager().rotate_signed_prekey_if_due(now);
+    republish = device_.manager().refill_prekeys() > 0 || republish;
+    tx.commit();
+  }
+  const std::string node = component::node_jid(device_.jid(), options_.component);
+  auto counts = component::parse_prekey_counts(co_await request(component::get_prekey_counts(node)));
+  if (counts) {
+    auto it = counts->find(device_.device_id());
+    if (it == counts->end() || it->second < options_.prekey_low) {
+      device_.add_prekeys(options_.prekey_batch, options_.prekey_cap);
+      republish = true;
+    }
+  }
+  if (republish) co_await publish_bundle();
+  co_return true;
+}
+
+asio::awaitable<omemo::DeviceList> Client::fetch_device_list(const std::string& bare_jid) {
+  auto reply = co_await request(component::get_device_list(component::node_jid(bare_jid, options_.component)));
+  auto list = component::parse_device_list_reply(reply);
+  if (!list) {
+    if (auto err = component::iq_error(reply))
+      throw ClientError(ErrorKind::refused, "device list of " + bare_jid + ": " + describe(*err));
+    throw ClientError(ErrorKind::refused, "device list of " + bare_jid + ": malformed reply");
+  }
+  device_.store().save_device_list(bare_jid, *list);
+  co_return std::move(*list);
+}
+
+asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> Client::fetch_bundles(
+    const std::string& bare_jid, const std::vector<std::uint32_t>& devices) {
+  auto reply = co_await request(component::get_bundles(component::node_jid(bare_jid, options_.component), devices));
+  auto parsed = component::parse_bundles_reply(reply);
+  if (!parsed) {
+    spdlog::warn("bundles of {}: unusable reply", bare_jid);
+    co_return std::map<std::uint32_t, omemo::Bundle>{};
+  }
+  for (auto id : parsed->bad) spdlog::warn("bundle of {} device {} is malformed; skipped", bare_jid, id);
+  co_return std::move(parsed->bundles);
+}
+
+asio::awaitable<std::map<std::uint32_t, crypto::Ed25519Public>> Client::fetch_identities(const std::string& bare_jid) {
+  xml::Element iq("iq");
+  iq.set_attr("type", "get");
+  iq.set_attr("to", component::node_jid(bare_jid, options_.component));
+  iq.add_child(xml::Element("identity", std::string(xmpp::kMultiendNs)));
+  auto reply = co_await request(std::move(iq));
+  std::map<std::uint32_t, crypto::Ed25519Public> out;
+  const xml::Element* idn = reply.child("identity", xmpp::kMultiendNs);
+  if (component::iq_error(reply) || !idn) co_return out;
+  for (const xml::Element* d : idn->children("device", xmpp::kMultiendNs)) {
+    auto id = omemo::parse_id(d->attr("id").value_or(""));
+    auto raw = crypto::base64_decode(d->attr("ik").value_or(""));
+    if (!id || !raw || raw->size() != 32) continue;
+    out.emplace(*id, crypto::Ed25519Public::from(*raw));
+  }
+  co_return out;
+}
+
+asio::awaitable<bool> Client::remove_device(std::uint32_t device) {
+  auto list = co_await fetch_device_list(device_.jid());
+  if (!list.contains(device)) co_return false;
+  omemo::DeviceList next;
+  for (const auto& d : list.devices)
+    if (d.id != device) next.devices.push_back(d);
+  if (next.devices.empty())
+    throw ClientError(ErrorKind::refused, "device " + std::to_string(device) + " is the account's last device");
+  auto reply = co_await request(
+      component::publish_device_list(component::node_jid(device_.jid(), options_.component), next));
+  if (auto err = component::iq_error(reply))
+    throw ClientError(ErrorKind::refused, "the component refused the device list: " + describe(*err));
+  device_.store().save_device_list(device_.jid(), next);
+  co_return true;
+}
+
+asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, const MessageSink& sink) {
+  if (auto low = component::parse_prekeys_low(stanza, options_.component)) {
+    if (*low == device_.device_id() && !removed_) {
+      device_.add_prekeys(options_.prekey_batch, options_.prekey_cap);
+      co_await publish_bundle();
+    }
+    co_return;
+  }
+  auto fanout = component::parse_fanout(stanza, options_.component);
+  if (!fanout) co_return;  // presence, pubsub events, chat from elsewhere: not ours to show
+  if (catching_up_ || submitting_) {
+    if (deferred_.size() < 10000) deferred_.push_back(stanza);  // beyond: MAM has them anyway
+    co_return;
+  }
+  Received r;
+  {
+    auto tx = device_.store().begin();
+    r = device_.receive(*fanout, options_.clock(), true);
+    tx.commit();
+  }
+  if (r.entry && sink) sink(*r.entry);
+  std::vector<omemo::DeviceAddress> repair;
+  if (r.repair) repair.push_back(*r.repair);
+  co_await after_receive(std::move(r.empty_reply_to), std::move(repair), r.prekey_used);
+}
+
+asio::awaitable<void> Client::drain_deferred(const MessageSink& sink) {
+  while (!deferred_.empty() && !catching_up_ && !submitting_) {
+    xml::Element st = std::move(deferred_.front());
+    deferred_.erase(deferred_.begin());
+    co_await handle_unsolicited(st, sink);
+  }
+}
+
+}  // namespace multiend::client

@@ -1,0 +1,116 @@
+// A device online: its Device plus a c2s connection, talking to the archive component as
+// docs/protocol.md describes. Registration and key upkeep, sending with receipts and the
+// outbox, catching up from the archive, live receiving. One coroutine at a time uses it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "client/app/device.hpp"
+#include "client/xmpp/c2s_connection.hpp"
+
+namespace multiend::client {
+
+struct ClientOptions {
+  std::string component;                 // the archive component's JID
+  std::chrono::seconds timeout{20};      // each request to the component
+  std::size_t prekey_low = 25;           // refill below this many unclaimed prekeys
+  std::size_t prekey_batch = 100;        // how many a refill adds
+  std::size_t prekey_cap = 300;          // at most this many published
+  std::function<std::int64_t()> clock;   // unix seconds (passed in so tests control time)
+};
+
+struct SendReport {
+  std::string stanza_id;
+  std::vector<omemo::DeviceAddress> devices;  // encrypted for
+  std::vector<std::pair<omemo::DeviceAddress, std::string>> skipped;  // and why not
+  bool resent = false;
+};
+
+struct CatchUpReport {
+  std::size_t fetched = 0;  // archived messages read
+  std::size_t stored = 0;   // new history entries
+};
+
+using MessageSink = std::function<void(const HistoryEntry&)>;
+using ProgressSink = std::function<void(std::size_t done)>;
+
+class Client {
+ public:
+  Client(C2sConnection& conn, Device& device, ClientOptions options);
+
+  // After connect(): publishes the bundle when the device is new, then checks the device is
+  // still listed (false: it was removed — it then publishes nothing), refills prekeys below
+  // the threshold, rotates the signed prekey when due.
+  asio::awaitable<bool> register_and_maintain();
+  bool removed() const noexcept { return removed_; }
+
+  // Sends what an earlier process left unacknowledged in the outbox (same stanza, same
+  // origin-id). Returns how many were acknowledged.
+  asio::awaitable<std::size_t> flush_outbox(const MessageSink& sink);
+
+  // Encrypts `body` for every usable device of `to` and the account's other devices, sends one
+  // stanza to the component and waits for its receipt (resending at once after a
+  // missing-devices bounce). The message is in the history once this returns.
+  asio::awaitable<SendReport> send(const std::vector<std::string>& to, const std::string& body,
+                                   const MessageSink& sink);
+
+  // Pages through the archive after the last position, decrypting and storing in order.
+  asio::awaitable<CatchUpReport> catch_up(const MessageSink& sink, const ProgressSink& progress);
+
+  // Catches up, announces presence, then handles live fan-out until `until` or `count`
+  // messages were shown.
+  asio::awaitable<std::size_t> listen(std::chrono::steady_clock::time_point until, std::optional<std::size_t> count,
+                                      const MessageSink& sink);
+
+  // The device list the component holds for `bare_jid` (stored locally as well).
+  asio::awaitable<omemo::DeviceList> fetch_device_list(const std::string& bare_jid);
+  // Identity keys by device id, read without claiming prekeys.
+  asio::awaitable<std::map<std::uint32_t, crypto::Ed25519Public>> fetch_identities(const std::string& bare_jid);
+  // Publishes the account's device list without `device`. False if it was not listed.
+  asio::awaitable<bool> remove_device(std::uint32_t device);
+
+ private:
+  asio::awaitable<xml::Element> request(xml::Element iq);
+  asio::awaitable<void> publish_bundle();
+  asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> fetch_bundles(const std::string& bare_jid,
+                                                                        const std::vector<std::uint32_t>& devices);
+  // Who gets keys: every usable device of the users, our own other devices included.
+  struct Plan {
+    std::vector<omemo::DeviceAddress> devices;
+    std::map<omemo::DeviceAddress, omemo::Bundle> bundles;  // for devices without a session
+    std::vector<std::pair<omemo::DeviceAddress, std::string>> skipped;
+  };
+  asio::awaitable<Plan> plan_recipients(const std::vector<std::string>& users);
+  // Sends a stanza and waits for the component's answer to it; fan-out meanwhile is deferred.
+  struct Answer {
+    std::optional<component::Receipt> receipt;
+    std::optional<component::Bounce> bounce;
+  };
+  asio::awaitable<Answer> submit(const xml::Element& stanza, const std::string& id);
+  // Empty OMEMO messages: key-exchange completion, heartbeats, repairs.
+  asio::awaitable<void> send_empty(const std::vector<omemo::DeviceAddress>& to);
+  asio::awaitable<void> after_receive(std::vector<omemo::DeviceAddress> empty_to,
+                                      std::vector<omemo::DeviceAddress> repair, bool republish);
+  // A stanza that is not what we wait for: live fan-out, prekeys-low, events.
+  asio::awaitable<void> handle_unsolicited(const xml::Element& stanza, const MessageSink& sink);
+  // Handles the fan-out deferred while a catch-up or a submit was waiting.
+  asio::awaitable<void> drain_deferred(const MessageSink& sink);
+  std::string new_id();
+
+  C2sConnection& conn_;
+  Device& device_;
+  ClientOptions options_;
+  bool removed_ = false;
+  bool catching_up_ = false;
+  bool submitting_ = false;
+  std::vector<xml::Element> deferred_;  // fan-out seen during catch-up, handled after it
+};
+
+}  // namespace multiend::client

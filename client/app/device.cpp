@@ -1,0 +1,183 @@
+#include "client/app/device.hpp"
+
+#include <algorithm>
+
+#include "client/app/errors.hpp"
+#include "protocol/omemo/constants.hpp"
+#include "protocol/omemo/sce_envelope.hpp"
+#include "protocol/xml/serializer.hpp"
+#include "protocol/xmpp/namespaces.hpp"
+
+namespace multiend::client {
+namespace {
+
+// Failures that say "this message is old for us" rather than "our session is broken": they
+// must not start a repair (a device re-reading the archive would otherwise reset sessions).
+bool needs_repair(const boost::system::error_code& ec) {
+  return ec != Errc::duplicate_message && ec != Errc::not_for_this_device && ec != Errc::too_many_skipped &&
+         ec != Errc::identity_mismatch;
+}
+
+std::string reason_for(const boost::system::error_code& ec) {
+  if (ec == Errc::duplicate_message) return "message-key-gone: already decrypted or its key was deleted";
+  if (ec == Errc::unknown_prekey) return "prekey-gone: the one-time prekey it used no longer exists here";
+  if (ec == Errc::no_session) return "no-session: no session with the sending device";
+  if (ec == Errc::mac_mismatch) return "tampered: authentication failed";
+  return "decryption-failed: " + ec.message();
+}
+
+}  // namespace
+
+std::unique_ptr<Device> Device::open(const std::filesystem::path& path, crypto::Rng& rng, std::int64_t now) {
+  std::error_code fec;
+  if (!std::filesystem::exists(path, fec))
+    throw ClientError(ErrorKind::state, "state file '" + path.string() + "' does not exist (run 'multiend init' first)");
+  auto store = std::make_unique<SqliteStore>(path);
+  auto id = store->load_identity();
+  if (!id) throw ClientError(ErrorKind::state, "state file '" + path.string() + "' holds no device");
+  std::unique_ptr<Device> d(new Device(std::move(store), rng));
+  auto tx = d->store_->begin();
+  d->manager_.emplace(omemo::SessionManager::open(d->store_->stores(), rng, id->jid, id->device_id, now));
+  tx.commit();
+  return d;
+}
+
+std::unique_ptr<Device> Device::create(const std::filesystem::path& path, const std::string& bare_jid,
+                                       crypto::Rng& rng, std::int64_t now) {
+  std::error_code fec;
+  if (std::filesystem::exists(path, fec))
+    throw ClientError(ErrorKind::usage, "state file '" + path.string() + "' exists already; a device is created once");
+  auto store = std::make_unique<SqliteStore>(path);
+  std::unique_ptr<Device> d(new Device(std::move(store), rng));
+  auto tx = d->store_->begin();
+  d->manager_.emplace(omemo::SessionManager::open(d->store_->stores(), rng, bare_jid, 0, now));
+  tx.commit();
+  return d;
+}
+
+void Device::add_prekeys(std::size_t n, std::size_t cap) {
+  auto tx = store_->begin();
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t id = store_->allocate_prekey_id();
+    if (id == 0 || id > omemo::kMaxId) throw std::runtime_error("prekey ids exhausted");
+    store_->save_prekey({id, crypto::X25519KeyPair::generate(rng_), false});
+  }
+  auto visible = store_->visible_prekeys();
+  if (visible.size() > cap) {
+    std::sort(visible.begin(), visible.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    for (std::size_t i = 0; i + cap < visible.size(); ++i) store_->remove_prekey(visible[i].id);
+  }
+  tx.commit();
+}
+
+Received Device::receive(const component::Archived& archived, std::int64_t now, bool repair) {
+  auto& db = store_->database();
+  if (!db.in_transaction()) throw std::logic_error("Device::receive outside a transaction");
+  if (store_->history().has_stanza(archived.stanza_id)) {
+    Received dup;
+    dup.duplicate = true;
+    return dup;
+  }
+  db.exec("SAVEPOINT receive");
+  try {
+    Received r = receive_in_savepoint(archived, now, repair);
+    if (r.entry && r.entry->type == EntryType::undecryptable && r.entry->reason.starts_with("identity-changed")) {
+      // Undo the session the key exchange built and the prekey it used; keep the report.
+      db.exec("ROLLBACK TO receive");
+      r.empty_reply_to.clear();
+      r.prekey_used = false;
+    }
+    db.exec("RELEASE receive");
+    if (r.entry) store_->history().append(*r.entry);
+    return r;
+  } catch (...) {
+    db.exec("ROLLBACK TO receive");
+    db.exec("RELEASE receive");
+    throw;
+  }
+}
+
+Received Device::receive_in_savepoint(const component::Archived& archived, std::int64_t now, bool repair) {
+  Received r;
+  HistoryEntry e;
+  e.stanza_id = archived.stanza_id;
+  e.timestamp_us = archived.stored_us;
+  e.type = EntryType::undecryptable;
+  auto env = component::open_archived(archived);
+  if (!env) {
+    e.from_jid = std::string(archived.message.attr("from").value_or(""));
+    if (auto j = Jid::parse(e.from_jid)) e.from_jid = j->bare_string();
+    e.reason = "malformed: " + env.error().message();
+    r.entry = std::move(e);
+    return r;
+  }
+  e.from_jid = env->sender_bare;
+  e.from_device = env->encrypted.sid;
+  e.to = env->recipients;
+  const bool own = env->sender_bare == jid();
+  e.direction = own ? Direction::out : Direction::in;
+  const bool empty = !env->encrypted.payload;
+
+  if (own && env->encrypted.sid == device_id()) {
+    if (empty) return r;
+    // Our own message: normally in the history since its receipt. If the process died before
+    // the receipt, the outbox still has it, and the archive now proves it was stored.
+    const xml::Element* origin = archived.message.child("origin-id", xmpp::kSidNs);
+    const std::string origin_id(origin ? origin->attr("id").value_or("") : "");
+    for (const auto& o : store_->outbox().pending())
+      if (!origin_id.empty() && o.origin_id == origin_id) {
+        store_->outbox().remove(o.origin_id);
+        e.type = EntryType::message;
+        e.body = o.body;
+        e.to = o.recipients;
+        r.entry = std::move(e);
+        return r;
+      }
+    e.reason = "sent-by-this-device: its plaintext was not kept";
+    r.entry = std::move(e);
+    return r;
+  }
+
+  if (!env->encrypted.find_key(jid(), device_id())) {
+    if (empty) return r;  // ratchet maintenance between other devices
+    e.reason = "not-encrypted-for-this-device: sent before this device joined, or to its other devices only";
+    r.entry = std::move(e);
+    return r;
+  }
+
+  auto d = manager_->decrypt(env->encrypted, env->sender_bare);
+  if (!d) {
+    const omemo::DeviceAddress peer{env->sender_bare, env->encrypted.sid};
+    if (repair && needs_repair(d.error()) && manager_->repair_session(peer, now)) r.repair = peer;
+    if (empty) return r;
+    e.reason = reason_for(d.error());
+    r.entry = std::move(e);
+    return r;
+  }
+  auto known = store_->trust().record_device_identity(env->sender_bare, env->encrypted.sid, d->sender_ik);
+  if (!known) {
+    e.reason = "identity-changed: device " + std::to_string(env->encrypted.sid) + " of " + env->sender_bare +
+               " now presents another identity key; refused";
+    r.entry = std::move(e);
+    return r;
+  }
+  if (d->send_empty_reply) r.empty_reply_to.push_back({env->sender_bare, env->encrypted.sid});
+  r.prekey_used = d->prekey_used;
+  if (!d->plaintext) return r;  // an empty message: nothing to show
+
+  auto envelope = omemo::parse_envelope(
+      std::string_view(reinterpret_cast<const char*>(d->plaintext->data()), d->plaintext->size()));
+  if (!envelope) {
+    e.reason = "bad-envelope: " + envelope.error().message();
+  } else if (envelope->from && *envelope->from != env->sender_bare) {
+    // XEP-0420: the affix must name the sender, or the content was lifted from elsewhere.
+    e.reason = "bad-envelope: it names another sender";
+  } else {
+    e.type = EntryType::message;
+    e.body = envelope->body().value_or("");
+  }
+  r.entry = std::move(e);
+  return r;
+}
+
+}  // namespace multiend::client

@@ -1,0 +1,303 @@
+// Sending: who gets keys, encrypting once for all of them, the outbox, the component's
+// receipt or bounce, and empty OMEMO messages.
+#include <spdlog/spdlog.h>
+#include <sodium.h>
+
+#include "client/app/client.hpp"
+#include "client/app/errors.hpp"
+#include "protocol/omemo/sce_envelope.hpp"
+#include "protocol/xml/serializer.hpp"
+#include "protocol/xml/stream_parser.hpp"
+#include "protocol/xmpp/datetime.hpp"
+
+namespace multiend::client {
+namespace {
+
+// Built outside coroutines (GCC 12 mis-handles aggregates that own memory inside them).
+omemo::DeviceAddress address(const std::string& jid, std::uint32_t device) {
+  omemo::DeviceAddress a;
+  a.jid = jid;
+  a.device = device;
+  return a;
+}
+
+std::string normalise(const std::string& jid) {
+  auto j = Jid::parse(jid);
+  if (!j || j->local().empty()) throw ClientError(ErrorKind::usage, "'" + jid + "' is not a user's JID");
+  return j->bare_string();
+}
+
+// Encrypts once for every planned device. The caller holds the transaction.
+omemo::EncryptOutcome encrypt_for(Device& device, const std::vector<omemo::DeviceAddress>& devices,
+                                  const std::map<omemo::DeviceAddress, omemo::Bundle>& bundles,
+                                  const std::optional<std::string>& body, std::int64_t now) {
+  std::vector<omemo::Recipient> recipients;
+  for (const auto& a : devices) {
+    omemo::Recipient r;
+    r.address = a;
+    auto it = bundles.find(a);
+    if (it != bundles.end()) r.bundle = &it->second;
+    recipients.push_back(std::move(r));
+  }
+  if (!body) return device.manager().encrypt(std::nullopt, recipients);
+  crypto::SodiumRng rng;
+  std::string plaintext =
+      omemo::build_envelope(omemo::text_envelope(*body, device.jid(), xmpp::format_datetime(now * 1000000)), rng);
+  auto out = device.manager().encrypt(
+      crypto::ByteView(reinterpret_cast<const std::uint8_t*>(plaintext.data()), plaintext.size()), recipients);
+  sodium_memzero(plaintext.data(), plaintext.size());
+  return out;
+}
+
+HistoryEntry sent_entry(const Device& device, const std::string& stanza_id, const std::string& body,
+                        const std::vector<std::string>& to, std::int64_t now) {
+  HistoryEntry e;
+  e.stanza_id = stanza_id;
+  e.type = EntryType::message;
+  e.from_jid = device.jid();
+  e.from_device = device.device_id();
+  e.to = to;
+  e.body = body;
+  e.timestamp_us = now * 1000000;
+  e.direction = Direction::out;
+  return e;
+}
+
+OutboxEntry outbox_entry(const std::string& origin_id, const xml::Element& stanza, const std::string& body,
+                         const std::vector<std::string>& to, std::int64_t now) {
+  OutboxEntry o;
+  o.origin_id = origin_id;
+  o.stanza = xml::serialize(stanza);
+  o.body = body;
+  o.recipients = to;
+  o.created_us = now * 1000000;
+  return o;
+}
+
+std::string list_devices(const std::vector<omemo::DeviceAddress>& v) {
+  std::string s;
+  for (const auto& a : v) s += (s.empty() ? "" : ", ") + a.jid + "/" + std::to_string(a.device);
+  return s;
+}
+
+}  // namespace
+
+asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::string>& users) {
+  Plan plan;
+  auto& trust = device_.store().trust();
+  for (const std::string& user : users) {
+    omemo::DeviceList list = co_await fetch_device_list(user);
+    const bool own = user == device_.jid();
+    if (!own && list.devices.empty())
+      throw ClientError(ErrorKind::refused, user + " has no OMEMO device at " + options_.component +
+                                                " (unknown user, or not registered with Multiend)");
+    std::vector<std::uint32_t> need_bundle;
+    for (const auto& d : list.devices) {
+      if (own && d.id == device_.device_id()) continue;
+      omemo::DeviceAddress a = address(user, d.id);
+      if (trust.trust_of(user, d.id) == Trust::distrusted) {
+        plan.skipped.emplace_back(a, "distrusted");
+      } else if (device_.store().load_session(a)) {
+        if (trust.usable(user, d.id))
+          plan.devices.push_back(a);
+        else
+          plan.skipped.emplace_back(a, "not trusted (another device of " + user + " is verified)");
+      } else {
+        need_bundle.push_back(d.id);
+      }
+    }
+    if (need_bundle.empty()) continue;
+    auto bundles = co_await fetch_bundles(user, need_bundle);
+    for (std::uint32_t id : need_bundle) {
+      omemo::DeviceAddress a = address(user, id);
+      auto it = bundles.find(id);
+      if (it == bundles.end()) {
+        plan.skipped.emplace_back(a, "no usable bundle");
+        continue;
+      }
+      auto known = trust.record_device_identity(user, id, it->second.ik);
+      if (!known) {
+        plan.skipped.emplace_back(a, "identity key changed; refused");
+        continue;
+      }
+      if (!trust.usable(user, id)) {
+        plan.skipped.emplace_back(a, "not trusted");
+        continue;
+      }
+      plan.devices.push_back(a);
+      plan.bundles.emplace(a, std::move(it->second));
+    }
+  }
+  co_return plan;
+}
+
+asio::awaitable<Client::Answer> Client::submit(const xml::Element& stanza, const std::string& id) {
+  conn_.send(stanza);
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  submitting_ = true;
+  Answer answer;
+  try {
+    for (;;) {
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero())
+        throw ClientError(ErrorKind::connection, "no receipt from " + options_.component + " within " +
+                                                     std::to_string(options_.timeout.count()) + " s");
+      xml::Element st = co_await conn_.next_stanza(left);
+      if (auto r = component::parse_receipt(st, options_.component); r && r->id == id) {
+        answer.receipt = std::move(*r);
+        break;
+      }
+      if (auto b = component::parse_bounce(st, options_.component); b && b->id == id) {
+        answer.bounce = std::move(*b);
+        break;
+      }
+      co_await handle_unsolicited(st, {});
+    }
+  } catch (const C2sError& e) {
+    submitting_ = false;
+    if (e.code() == ConnectError::timeout)
+      throw ClientError(ErrorKind::connection, "no receipt from " + options_.component + " within " +
+                                                   std::to_string(options_.timeout.count()) + " s");
+    throw;
+  } catch (...) {
+    submitting_ = false;
+    throw;
+  }
+  submitting_ = false;
+  co_return answer;
+}
+
+asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, const std::string& body,
+                                         const MessageSink& sink) {
+  if (removed_) throw ClientError(ErrorKind::refused, "this device was removed from the account; it cannot send");
+  std::vector<std::string> recipients;
+  for (const auto& t : to) {
+    std::string n = normalise(t);
+    if (std::find(recipients.begin(), recipients.end(), n) == recipients.end()) recipients.push_back(n);
+  }
+  if (recipients.empty()) throw ClientError(ErrorKind::usage, "no recipient");
+  std::vector<std::string> users = recipients;
+  if (std::find(users.begin(), users.end(), device_.jid()) == users.end()) users.push_back(device_.jid());
+
+  const std::string origin_id = new_id();
+  SendReport report;
+  for (int attempt = 0;; ++attempt) {
+    Plan plan = co_await plan_recipients(users);
+    for (const auto& user : recipients) {
+      bool any = user == device_.jid();
+      for (const auto& a : plan.devices) any = any || a.jid == user;
+      if (!any)
+        throw ClientError(ErrorKind::refused, "no device of " + user + " can receive keys (" +
+                                                  std::to_string(plan.skipped.size()) + " skipped; see 'multiend devices --of " +
+                                                  user + "')");
+    }
+    const std::string id = new_id();
+    const std::int64_t now = options_.clock();
+    xml::Element stanza("message");
+    {
+      auto tx = device_.store().begin();
+      auto outcome = encrypt_for(device_, plan.devices, plan.bundles, body, now);
+      for (const auto& [a, ec] : outcome.failed) plan.skipped.emplace_back(a, "encryption failed: " + ec.message());
+      stanza = component::archive_message(options_.component, id, origin_id, outcome.message);
+      device_.store().outbox().put(outbox_entry(origin_id, stanza, body, recipients, now));
+      tx.commit();
+      report.devices = std::move(outcome.encrypted_for);
+    }
+    report.skipped = std::move(plan.skipped);
+    Answer answer = co_await submit(stanza, id);
+    if (answer.receipt) {
+      report.stanza_id = answer.receipt->stanza_id;
+      auto tx = device_.store().begin();
+      device_.store().outbox().remove(origin_id);
+      HistoryEntry e = sent_entry(device_, report.stanza_id, body, recipients, now);
+      device_.store().history().append(e);
+      tx.commit();
+      if (sink) sink(e);
+      break;
+    }
+    const component::Bounce& b = *answer.bounce;
+    if (!b.missing.empty() && attempt == 0) {
+      spdlog::info("the component says devices were missing ({}); resending", list_devices(b.missing));
+      report.resent = true;
+      continue;  // device lists fetched again: the new devices get sessions from their bundles
+    }
+    device_.store().outbox().remove(origin_id);
+    std::string why = std::string(xmpp::error_type_name(b.error.type)) + "/" + b.error.condition;
+    if (!b.missing.empty()) why += " (still missing: " + list_devices(b.missing) + ")";
+    throw ClientError(ErrorKind::refused, "the component refused the message: " + why);
+  }
+  co_await drain_deferred(sink);
+  co_return report;
+}
+
+asio::awaitable<std::size_t> Client::flush_outbox(const MessageSink& sink) {
+  std::size_t done = 0;
+  for (const OutboxEntry& o : device_.store().outbox().pending()) {
+    auto stanza = xml::parse_element(o.stanza);
+    const std::string id(stanza ? stanza->attr("id").value_or("") : "");
+    if (!stanza || id.empty()) {
+      spdlog::warn("dropping an unreadable outbox entry");
+      device_.store().outbox().remove(o.origin_id);
+      continue;
+    }
+    Answer answer = co_await submit(*stanza, id);
+    auto tx = device_.store().begin();
+    device_.store().outbox().remove(o.origin_id);
+    if (answer.receipt) {
+      HistoryEntry e = sent_entry(device_, answer.receipt->stanza_id, o.body, o.recipients, o.created_us / 1000000);
+      const bool fresh = device_.store().history().append(e);
+      tx.commit();
+      if (fresh && sink) sink(e);
+      ++done;
+    } else {
+      tx.commit();
+      spdlog::warn("an unsent message was refused by the component ({}); dropped",
+                   answer.bounce->error.condition);
+    }
+  }
+  co_await drain_deferred(sink);
+  co_return done;
+}
+
+asio::awaitable<void> Client::send_empty(const std::vector<omemo::DeviceAddress>& to) {
+  if (to.empty() || removed_) co_return;
+  std::vector<omemo::DeviceAddress> devices;
+  std::map<std::string, std::vector<std::uint32_t>> need;
+  for (const auto& a : to) {
+    if (std::find(devices.begin(), devices.end(), a) != devices.end()) continue;
+    devices.push_back(a);
+    if (!device_.store().load_session(a)) need[a.jid].push_back(a.device);
+  }
+  std::map<omemo::DeviceAddress, omemo::Bundle> bundles;
+  for (const auto& [jid, ids] : need) {
+    auto got = co_await fetch_bundles(jid, ids);
+    for (auto& [id, b] : got) bundles.emplace(address(jid, id), std::move(b));
+  }
+  const std::string id = new_id();
+  xml::Element stanza("message");
+  {
+    auto tx = device_.store().begin();
+    auto outcome = encrypt_for(device_, devices, bundles, std::nullopt, options_.clock());
+    if (outcome.encrypted_for.empty()) co_return;
+    stanza = component::archive_message(options_.component, id, new_id(), outcome.message);
+    tx.commit();
+  }
+  Answer answer = co_await submit(stanza, id);
+  if (answer.bounce) spdlog::warn("an empty OMEMO message was refused: {}", answer.bounce->error.condition);
+}
+
+asio::awaitable<void> Client::after_receive(std::vector<omemo::DeviceAddress> empty_to,
+                                            std::vector<omemo::DeviceAddress> repair, bool republish) {
+  if (republish && !removed_) {
+    {
+      auto tx = device_.store().begin();
+      device_.manager().refill_prekeys();
+      tx.commit();
+    }
+    co_await publish_bundle();
+  }
+  for (auto& r : repair) empty_to.push_back(std::move(r));
+  co_await send_empty(empty_to);
+}
+
+}  // namespace multiend::client

@@ -1,0 +1,229 @@
+#include "client/cli/commands.hpp"
+
+#include <unistd.h>
+
+#include <iostream>
+#include <iterator>
+#include <set>
+
+#include "client/app/errors.hpp"
+#include "client/cli/online.hpp"
+#include "client/cli/output.hpp"
+
+namespace multiend::client::cli {
+namespace {
+
+constexpr std::size_t kMaxBody = 64 * 1024;  // the component takes 256 KiB stanzas
+
+struct Opened {
+  crypto::SodiumRng rng;
+  std::unique_ptr<Device> device;
+  ConnectionSettings settings;
+};
+
+std::unique_ptr<Opened> open_state(const Common& c) {
+  auto o = std::make_unique<Opened>();
+  o->device = Device::open(c.state, o->rng, unix_now());
+  o->settings = settings_of(o->device->store());
+  if (c.password_file) o->settings.password_file = *c.password_file;
+  return o;
+}
+
+std::string bare(const std::string& jid) {
+  auto j = Jid::parse(jid);
+  if (!j || j->local().empty()) throw ClientError(ErrorKind::usage, "'" + jid + "' is not a user's JID");
+  return j->bare_string();
+}
+
+void print_message(const HistoryEntry& e) { emit(message_json(e)); }
+
+// Maintenance every online command starts with: bundle, prekeys, outbox.
+asio::awaitable<void> start(Client& client) {
+  if (!co_await client.register_and_maintain())
+    std::cerr << "multiend: warning: this device is no longer in the account's device list (removed)\n";
+  co_await client.flush_outbox([](const HistoryEntry& e) {
+    emit({{"type", "sent"}, {"id", e.stanza_id}, {"to", e.to}, {"resent", true}});
+  });
+}
+
+}  // namespace
+
+void cmd_init(const Common& c, const InitArgs& a) {
+  auto jid = Jid::parse(a.jid);
+  if (!jid || jid->local().empty() || !jid->is_bare())
+    throw ClientError(ErrorKind::usage, "--jid must be a bare JID like alice@example.org");
+  ConnectionSettings s;
+  s.jid = jid->bare_string();
+  s.server = a.server;
+  s.component = a.component.empty() ? "archive." + jid->domain() : a.component;
+  s.ca_file = a.ca_file;
+  s.insecure = a.insecure;
+  s.password_file = std::filesystem::absolute(a.password_file).string();
+  crypto::SodiumRng rng;
+  auto device = Device::create(c.state, s.jid, rng, unix_now());
+  try {
+    save_settings(device->store(), s);
+    if (!a.label.empty()) device->store().settings().set(setting::label, a.label);
+    run_online(*device, s, std::chrono::seconds(c.timeout_seconds), [](Client& client) -> asio::awaitable<void> {
+      co_await client.register_and_maintain();
+    });
+  } catch (...) {
+    // A device that never reached the component is no device: leave nothing behind.
+    const std::string path = device->store().path();
+    device.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+    throw;
+  }
+  emit({{"type", "device"},
+        {"jid", device->jid()},
+        {"device", device->device_id()},
+        {"fingerprint", device->manager().fingerprint()},
+        {"component", s.component}});
+}
+
+void cmd_send(const Common& c, const std::vector<std::string>& to, const std::optional<std::string>& body_opt) {
+  std::string body;
+  if (body_opt) {
+    body = *body_opt;
+  } else {
+    std::string in(kMaxBody + 1, '\0');
+    std::cin.read(in.data(), static_cast<std::streamsize>(in.size()));
+    in.resize(static_cast<std::size_t>(std::cin.gcount()));
+    body = std::move(in);
+    if (!body.empty() && body.back() == '\n') body.pop_back();
+  }
+  if (body.size() > kMaxBody) throw ClientError(ErrorKind::usage, "the message is longer than 64 KiB");
+  if (body.empty()) throw ClientError(ErrorKind::usage, "empty message (give --body or text on stdin)");
+  auto o = open_state(c);
+  SendReport report;
+  run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
+             [&](Client& client) -> asio::awaitable<void> {
+               co_await start(client);
+               report = co_await client.send(to, body, {});
+             });
+  nlohmann::json devices = nlohmann::json::array(), skipped = nlohmann::json::array();
+  for (const auto& a : report.devices) devices.push_back(address_json(a));
+  for (const auto& [a, why] : report.skipped) {
+    auto j = address_json(a);
+    j["reason"] = why;
+    skipped.push_back(j);
+  }
+  std::vector<std::string> recipients;
+  for (const auto& t : to) recipients.push_back(bare(t));
+  emit({{"type", "sent"}, {"id", report.stanza_id}, {"to", recipients}, {"devices", devices}, {"skipped", skipped},
+        {"resent", report.resent}});
+}
+
+void cmd_sync(const Common& c) {
+  auto o = open_state(c);
+  const bool bar = isatty(STDERR_FILENO);
+  CatchUpReport report;
+  run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
+             [&](Client& client) -> asio::awaitable<void> {
+               co_await start(client);
+               report = co_await client.catch_up(print_message, [bar](std::size_t n) {
+                 if (bar) std::cerr << "\rmultiend: " << n << " archived messages read" << std::flush;
+               });
+             });
+  if (bar && report.fetched) std::cerr << '\n';
+  emit({{"type", "synced"}, {"fetched", report.fetched}, {"new", report.stored}});
+}
+
+void cmd_listen(const Common& c, std::optional<double> seconds, std::optional<std::size_t> count) {
+  auto o = open_state(c);
+  const auto until = seconds ? std::chrono::steady_clock::now() +
+                                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                       std::chrono::duration<double>(*seconds))
+                             : std::chrono::steady_clock::time_point::max();
+  run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
+             [&](Client& client) -> asio::awaitable<void> {
+               co_await start(client);
+               co_await client.listen(until, count, print_message);
+             });
+}
+
+void cmd_history(const Common& c, const std::optional<std::string>& with, std::optional<std::size_t> limit) {
+  auto o = open_state(c);
+  std::optional<std::string> w;
+  if (with) w = bare(*with);
+  for (const auto& e : o->device->store().history().list(w, limit)) print_message(e);
+}
+
+void cmd_devices(const Common& c, const std::optional<std::string>& of) {
+  auto o = open_state(c);
+  Device& device = *o->device;
+  const std::string jid = of ? bare(*of) : device.jid();
+  run_online(device, o->settings, std::chrono::seconds(c.timeout_seconds), [&](Client& client) -> asio::awaitable<void> {
+    co_await client.fetch_device_list(jid);
+    auto identities = co_await client.fetch_identities(jid);
+    auto tx = device.store().begin();
+    for (const auto& [id, ik] : identities) {
+      if (jid == device.jid() && id == device.device_id()) continue;
+      auto recorded = device.store().trust().record_device_identity(jid, id, ik);
+      if (!recorded)
+        std::cerr << "multiend: warning: device " << id << " of " << jid
+                  << " presents another identity key than before; keeping the old one\n";
+    }
+    tx.commit();
+  });
+  for (const auto& d : device.store().trust().list_devices(jid)) {
+    const bool own = jid == device.jid() && d.device == device.device_id();
+    nlohmann::json j{{"type", "device"}, {"jid", jid}, {"device", d.device}, {"active", d.listed}, {"own", own}};
+    j["fingerprint"] = own ? device.manager().fingerprint() : d.fingerprint;
+    j["trust"] = own ? "own" : d.trust ? std::string(to_string(*d.trust)) : "unknown";
+    if (d.label) j["label"] = *d.label;
+    emit(j);
+  }
+  if (jid == device.jid()) {
+    bool listed = false;
+    for (const auto& d : device.store().trust().list_devices(jid)) listed = listed || d.device == device.device_id();
+    if (!listed)
+      emit({{"type", "device"}, {"jid", jid}, {"device", device.device_id()}, {"active", false}, {"own", true},
+            {"fingerprint", device.manager().fingerprint()}, {"trust", "own"}});
+  }
+}
+
+void cmd_fingerprint(const Common& c) {
+  auto o = open_state(c);
+  nlohmann::json j{{"type", "fingerprint"},
+                   {"jid", o->device->jid()},
+                   {"device", o->device->device_id()},
+                   {"fingerprint", o->device->manager().fingerprint()}};
+  if (auto label = o->device->store().settings().get(setting::label)) j["label"] = *label;
+  emit(j);
+}
+
+void cmd_trust(const Common& c, const std::string& jid_arg, std::uint32_t device_id, bool trust) {
+  auto o = open_state(c);
+  Device& device = *o->device;
+  const std::string jid = bare(jid_arg);
+  if (jid == device.jid() && device_id == device.device_id())
+    throw ClientError(ErrorKind::usage, "that is this device");
+  if (!device.store().trust().identity_of(jid, device_id)) {
+    // Never seen its key: read it from the component (no prekey is claimed for that).
+    run_online(device, o->settings, std::chrono::seconds(c.timeout_seconds), [&](Client& client) -> asio::awaitable<void> {
+      auto ids = co_await client.fetch_identities(jid);
+      auto it = ids.find(device_id);
+      if (it != ids.end()) (void)device.store().trust().record_device_identity(jid, device_id, it->second);
+    });
+  }
+  if (!device.store().trust().set_trust(jid, device_id, trust ? Trust::verified : Trust::distrusted))
+    throw ClientError(ErrorKind::refused, "device " + std::to_string(device_id) + " of " + jid + " is unknown");
+  emit({{"type", "trust"},
+        {"jid", jid},
+        {"device", device_id},
+        {"trust", trust ? "verified" : "distrusted"},
+        {"fingerprint", omemo::SessionManager::fingerprint_of(*device.store().trust().identity_of(jid, device_id))}});
+}
+
+void cmd_remove_device(const Common& c, std::uint32_t device_id) {
+  auto o = open_state(c);
+  bool removed = false;
+  run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
+             [&](Client& client) -> asio::awaitable<void> { removed = co_await client.remove_device(device_id); });
+  if (!removed)
+    throw ClientError(ErrorKind::refused, "device " + std::to_string(device_id) + " is not in the account's device list");
+  emit({{"type", "removed"}, {"jid", o->device->jid()}, {"device", device_id}});
+}
+
+}  // namespace multiend::client::cli

@@ -1,0 +1,33 @@
+// The `multiend` commands. Each returns normally on success and throws ClientError (or a
+// connection / state error) otherwise; main() turns that into one line and an exit code.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace multiend::client::cli {
+
+struct Common {
+  std::string state;
+  std::optional<std::string> password_file;  // overrides the one saved by init
+  int timeout_seconds = 20;
+};
+
+struct InitArgs {
+  std::string jid, password_file, server, component, label;
+  std::optional<std::string> ca_file;
+  bool insecure = false;
+};
+
+void cmd_init(const Common& c, const InitArgs& a);
+void cmd_send(const Common& c, const std::vector<std::string>& to, const std::optional<std::string>& body);
+void cmd_sync(const Common& c);
+void cmd_listen(const Common& c, std::optional<double> seconds, std::optional<std::size_t> count);
+void cmd_history(const Common& c, const std::optional<std::string>& with, std::optional<std::size_t> limit);
+void cmd_devices(const Common& c, const std::optional<std::string>& of);
+void cmd_fingerprint(const Common& c);
+void cmd_trust(const Common& c, const std::string& jid, std::uint32_t device, bool trust);
+void cmd_remove_device(const Common& c, std::uint32_t device);
+
+}  // namespace multiend::client::cli
