@@ -11,11 +11,11 @@
 namespace multiend::client {
 namespace {
 
-// Failures that say "this message is old for us" rather than "our session is broken": they
-// must not start a repair (a device re-reading the archive would otherwise reset sessions).
+// Repair (a fresh key exchange) only when our side lost what the sender relies on. A MAC
+// failure on a working session is tampering or corruption in transit, and an old counter is a
+// replay or a re-read: dropping the session for those would let anyone on the path break it.
 bool needs_repair(const boost::system::error_code& ec) {
-  return ec != Errc::duplicate_message && ec != Errc::not_for_this_device && ec != Errc::too_many_skipped &&
-         ec != Errc::identity_mismatch;
+  return ec == Errc::no_session || ec == Errc::unknown_prekey || ec == Errc::unknown_signed_prekey;
 }
 
 std::string reason_for(const boost::system::error_code& ec) {
@@ -79,22 +79,23 @@ Received Device::receive(const component::Archived& archived, std::int64_t now, 
     return dup;
   }
   db.exec("SAVEPOINT receive");
+  Received r;
   try {
-    Received r = receive_in_savepoint(archived, now, repair);
-    if (r.entry && r.entry->type == EntryType::undecryptable && r.entry->reason.starts_with("identity-changed")) {
-      // Undo the session the key exchange built and the prekey it used; keep the report.
-      db.exec("ROLLBACK TO receive");
-      r.empty_reply_to.clear();
-      r.prekey_used = false;
-    }
-    db.exec("RELEASE receive");
-    if (r.entry) store_->history().append(*r.entry);
-    return r;
+    r = receive_in_savepoint(archived, now, repair);
   } catch (...) {
     db.exec("ROLLBACK TO receive");
     db.exec("RELEASE receive");
     throw;
   }
+  if (r.entry && r.entry->type == EntryType::undecryptable && r.entry->reason.starts_with("identity-changed")) {
+    // Undo the session the key exchange built and the prekey it used; keep the report.
+    db.exec("ROLLBACK TO receive");
+    r.empty_reply_to.clear();
+    r.prekey_used = false;
+  }
+  db.exec("RELEASE receive");
+  if (r.entry) store_->history().append(*r.entry);
+  return r;
 }
 
 Received Device::receive_in_savepoint(const component::Archived& archived, std::int64_t now, bool repair) {
@@ -148,7 +149,11 @@ Received Device::receive_in_savepoint(const component::Archived& archived, std::
   auto d = manager_->decrypt(env->encrypted, env->sender_bare);
   if (!d) {
     const omemo::DeviceAddress peer{env->sender_bare, env->encrypted.sid};
-    if (repair && needs_repair(d.error()) && manager_->repair_session(peer, now)) r.repair = peer;
+    // One repair, not a loop: while our own key exchange to that device is unanswered, the
+    // messages it sent before seeing it fail too, and a second repair would only undo the first.
+    auto current = store_->load_session(peer);
+    const bool waiting = current && current->sends_key_exchange();
+    if (repair && !waiting && needs_repair(d.error()) && manager_->repair_session(peer, now)) r.repair = peer;
     if (empty) return r;
     e.reason = reason_for(d.error());
     r.entry = std::move(e);

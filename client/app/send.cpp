@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sodium.h>
 
+#include <cstdlib>
+
 #include "client/app/client.hpp"
 #include "client/app/errors.hpp"
 #include "protocol/omemo/sce_envelope.hpp"
@@ -72,6 +74,13 @@ OutboxEntry outbox_entry(const std::string& origin_id, const xml::Element& stanz
   o.recipients = to;
   o.created_us = now * 1000000;
   return o;
+}
+
+// Crash simulation for the exactly-once tests (docs/cli.md): the process dies as a SIGKILL
+// would leave it, at the two points where a crash matters.
+void failpoint(std::string_view where) {
+  const char* fp = std::getenv("MULTIEND_TEST_FAILPOINT");
+  if (fp && where == fp) std::_Exit(137);
 }
 
 std::string list_devices(const std::vector<omemo::DeviceAddress>& v) {
@@ -204,8 +213,10 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       report.devices = std::move(outcome.encrypted_for);
     }
     report.skipped = std::move(plan.skipped);
+    failpoint("before-send");
     Answer answer = co_await submit(stanza, id);
     if (answer.receipt) {
+      failpoint("before-receipt");
       report.stanza_id = answer.receipt->stanza_id;
       auto tx = device_.store().begin();
       device_.store().outbox().remove(origin_id);

@@ -9,7 +9,7 @@ namespace multiend::client::store_schema {
 namespace {
 
 // Never edit a migration that has shipped: append a new one.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 1: the OMEMO stores, trust, settings, the archive position and the local history.
     R"sql(
 CREATE TABLE meta (
@@ -104,6 +104,15 @@ CREATE TABLE outbox (
   recipients TEXT NOT NULL,
   created_us INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+)sql",
+    // v3: the session a key exchange replaced (omemo::SessionStore::load_previous_session).
+    R"sql(
+CREATE TABLE previous_sessions (
+  jid TEXT NOT NULL,
+  device INTEGER NOT NULL CHECK (device BETWEEN 0 AND 4294967295),
+  state BLOB NOT NULL,
+  PRIMARY KEY (jid, device)
+) STRICT;
 )sql",
 };
 

@@ -154,8 +154,10 @@ void SqliteStore::rotate_signed_prekey(const omemo::SignedPreKeyRecord& next) {
 
 // ---- sessions ----
 
-std::optional<omemo::Session> SqliteStore::load_session(const omemo::DeviceAddress& peer) {
-  auto q = db_.query("SELECT state FROM sessions WHERE jid = ?1 AND device = ?2");
+namespace {
+
+std::optional<omemo::Session> load_session_from(sqlite::Database& db, const char* sql, const omemo::DeviceAddress& peer) {
+  auto q = db.query(sql);
   q.bind(1, peer.jid).bind(2, as_int(peer.device));
   if (!q.step()) return std::nullopt;
   state::Session msg;
@@ -163,31 +165,55 @@ std::optional<omemo::Session> SqliteStore::load_session(const omemo::DeviceAddre
                                        ? omemo::Session::from_state(msg)
                                        : Result<omemo::Session>(Errc::bad_protobuf);
   wipe_secrets(msg);
-  if (!session || session->peer != peer)
-    db_.corrupt("session with " + peer.jid + "/" + std::to_string(peer.device));
+  if (!session || session->peer != peer) db.corrupt("session with " + peer.jid + "/" + std::to_string(peer.device));
   return std::move(*session);
 }
 
-void SqliteStore::save_session(const omemo::Session& s) {
+void save_session_to(sqlite::Database& db, const char* sql, const omemo::Session& s) {
   state::Session msg;
   s.to_state(msg);
   crypto::SecretBytes blob(msg.ByteSizeLong());
   msg.SerializeToArray(blob.data(), static_cast<int>(blob.size()));
   wipe_secrets(msg);
-  db_.atomically([&] {
-    auto q = db_.query(
-        "INSERT INTO sessions (jid, device, state) VALUES (?1, ?2, ?3) "
-        "ON CONFLICT (jid, device) DO UPDATE SET state = excluded.state");
+  db.atomically([&] {
+    auto q = db.query(sql);
     q.bind(1, s.peer.jid).bind(2, as_int(s.peer.device)).bind_blob(3, blob.view());
     q.run();
   });
 }
 
+}  // namespace
+
+std::optional<omemo::Session> SqliteStore::load_session(const omemo::DeviceAddress& peer) {
+  return load_session_from(db_, "SELECT state FROM sessions WHERE jid = ?1 AND device = ?2", peer);
+}
+
+void SqliteStore::save_session(const omemo::Session& s) {
+  save_session_to(db_,
+                  "INSERT INTO sessions (jid, device, state) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (jid, device) DO UPDATE SET state = excluded.state",
+                  s);
+}
+
+std::optional<omemo::Session> SqliteStore::load_previous_session(const omemo::DeviceAddress& peer) {
+  return load_session_from(db_, "SELECT state FROM previous_sessions WHERE jid = ?1 AND device = ?2", peer);
+}
+
+void SqliteStore::save_previous_session(const omemo::Session& s) {
+  save_session_to(db_,
+                  "INSERT INTO previous_sessions (jid, device, state) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (jid, device) DO UPDATE SET state = excluded.state",
+                  s);
+}
+
 void SqliteStore::remove_session(const omemo::DeviceAddress& peer) {
   db_.atomically([&] {
-    auto q = db_.query("DELETE FROM sessions WHERE jid = ?1 AND device = ?2");
-    q.bind(1, peer.jid).bind(2, as_int(peer.device));
-    q.run();
+    for (const char* sql : {"DELETE FROM sessions WHERE jid = ?1 AND device = ?2",
+                            "DELETE FROM previous_sessions WHERE jid = ?1 AND device = ?2"}) {
+      auto q = db_.query(sql);
+      q.bind(1, peer.jid).bind(2, as_int(peer.device));
+      q.run();
+    }
   });
 }
 

@@ -96,6 +96,8 @@ class SqliteStore final : public omemo::IdentityStore,
   std::optional<omemo::Session> load_session(const omemo::DeviceAddress& peer) override;
   void save_session(const omemo::Session& s) override;
   void remove_session(const omemo::DeviceAddress& peer) override;
+  std::optional<omemo::Session> load_previous_session(const omemo::DeviceAddress& peer) override;
+  void save_previous_session(const omemo::Session& s) override;
 
   std::optional<omemo::DeviceList> load_device_list(const std::string& jid) override;
   void save_device_list(const std::string& jid, const omemo::DeviceList& list) override;

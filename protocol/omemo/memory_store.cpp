@@ -89,7 +89,16 @@ std::optional<Session> MemoryStore::load_session(const DeviceAddress& peer) {
   return it->second.clone();
 }
 void MemoryStore::save_session(const Session& s) { sessions_.insert_or_assign(s.peer, s.clone()); }
-void MemoryStore::remove_session(const DeviceAddress& peer) { sessions_.erase(peer); }
+void MemoryStore::remove_session(const DeviceAddress& peer) {
+  sessions_.erase(peer);
+  previous_sessions_.erase(peer);
+}
+std::optional<Session> MemoryStore::load_previous_session(const DeviceAddress& peer) {
+  auto it = previous_sessions_.find(peer);
+  if (it == previous_sessions_.end()) return std::nullopt;
+  return it->second.clone();
+}
+void MemoryStore::save_previous_session(const Session& s) { previous_sessions_.insert_or_assign(s.peer, s.clone()); }
 
 std::optional<DeviceList> MemoryStore::load_device_list(const std::string& jid) {
   auto it = device_lists_.find(jid);

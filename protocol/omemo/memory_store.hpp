@@ -37,6 +37,8 @@ class MemoryStore final : public IdentityStore,
   std::optional<Session> load_session(const DeviceAddress& peer) override;
   void save_session(const Session& s) override;
   void remove_session(const DeviceAddress& peer) override;
+  std::optional<Session> load_previous_session(const DeviceAddress& peer) override;
+  void save_previous_session(const Session& s) override;
 
   std::optional<DeviceList> load_device_list(const std::string& jid) override;
   void save_device_list(const std::string& jid, const DeviceList& list) override;
@@ -55,6 +57,7 @@ class MemoryStore final : public IdentityStore,
   std::uint32_t next_prekey_id_ = 1;
   std::optional<SignedPreKeyRecord> spk_, previous_spk_;
   std::map<DeviceAddress, Session> sessions_;
+  std::map<DeviceAddress, Session> previous_sessions_;  // not serialised: a restored store has none
   std::map<std::string, DeviceList> device_lists_;
 };
 

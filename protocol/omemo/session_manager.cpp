@@ -154,6 +154,7 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
   Decrypted out;
   out.sender = sender;
   std::optional<Session> session = stores_.sessions.load_session(sender);
+  std::optional<Session> replaced;  // becomes the previous session if this message succeeds
   std::optional<std::uint32_t> used_prekey;
   crypto::ByteView auth(key->data);
   crypto::Bytes inner;
@@ -171,15 +172,28 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
       auto built = build_passive(sender, kex->header, &pk);
       if (!built) return built.error();
       out.identity_changed = session && !(session->peer_ik == kex->header.ik);
+      if (session && !out.identity_changed) replaced = std::move(session);
       session = std::move(*built);
       used_prekey = pk;
     }
   } else if (!session) {
-    return Errc::no_session;
+    session = stores_.sessions.load_previous_session(sender);
+    if (!session) return Errc::no_session;
   }
 
   // The session is a local copy: it reaches the store only if everything below succeeds.
   auto material = session->ratchet.decrypt(auth, rng_);
+  if (!material && !key->kex) {
+    // Both sides initiated at once (see SessionStore): the peer may still use our old session.
+    if (auto previous = stores_.sessions.load_previous_session(sender)) {
+      auto again = previous->ratchet.decrypt(auth, rng_);
+      if (again) {
+        material = std::move(again);
+        replaced = stores_.sessions.load_session(sender);  // as stored: the failed attempt may have moved our copy
+        session = std::move(previous);
+      }
+    }
+  }
   if (!material) return material.error();
   if (message.payload) {
     auto pt = decrypt_payload(*message.payload, material->view());
@@ -189,6 +203,7 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
   if (session->initiation == Initiation::active) session->confirmed = true;
   out.sender_ik = session->peer_ik;
   stores_.sessions.save_session(*session);
+  if (replaced) stores_.sessions.save_previous_session(*replaced);
   last_repair_.erase(sender);
 
   if (used_prekey) {

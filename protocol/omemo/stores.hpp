@@ -70,7 +70,13 @@ class SessionStore {
   virtual ~SessionStore() = default;
   virtual std::optional<Session> load_session(const DeviceAddress& peer) = 0;
   virtual void save_session(const Session& s) = 0;
-  virtual void remove_session(const DeviceAddress& peer) = 0;
+  virtual void remove_session(const DeviceAddress& peer) = 0;  // the previous one too
+  // The session a key exchange replaced. When both devices initiate at once, each replaces
+  // its active session with a passive one built from the other's key exchange, and the peer
+  // keeps sending in the pairing of our *old* session: the manager tries this one when the
+  // current session cannot decrypt. A store that keeps none loses those messages.
+  virtual std::optional<Session> load_previous_session(const DeviceAddress&) { return std::nullopt; }
+  virtual void save_previous_session(const Session&) {}
 };
 
 class DeviceListStore {

@@ -43,6 +43,25 @@ TEST_CASE("the initiator sends the key exchange until the peer answers") {
   CHECK(b->receive_text(m3, *a) == "three");
 }
 
+TEST_CASE("both devices initiate at once: no message is lost, the sessions converge") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 21, 2);
+  auto from_a = a->send("a first", {b.get()});  // both build active sessions from bundles
+  auto from_b = b->send("b first", {a.get()});
+  CHECK(b->receive_text(from_a, *a) == "a first");  // b: passive session replaces its active one
+  CHECK(a->receive_text(from_b, *b) == "b first");  // a: the same, the other way round
+  // Each now sends in the session built from the other's key exchange, which pairs with the
+  // other side's *old* active session: the previous session decrypts it.
+  for (int i = 0; i < 3; ++i) {
+    CHECK(b->receive_text(a->send("a " + std::to_string(i), {b.get()}), *a) == "a " + std::to_string(i));
+    CHECK(a->receive_text(b->send("b " + std::to_string(i), {a.get()}), *b) == "b " + std::to_string(i));
+  }
+  // A replay is still refused by both sessions.
+  auto m = a->send("once", {b.get()});
+  CHECK(b->receive_text(m, *a) == "once");
+  CHECK(b->receive(m, *a).error() == Errc::duplicate_message);
+}
+
 TEST_CASE("prekey ids are never reused") {
   auto a = make_device("alice@example.org", 11, 1);
   auto bundle = a->mgr.bundle();

@@ -1,0 +1,492 @@
+#!/usr/bin/python3
+"""End-to-end tests of the `multiend` CLI through a real Prosody (or ejabberd), PostgreSQL and
+the archive component, all started here (deploy/testbed) and torn down afterwards.
+
+    tests/e2e/test_e2e.py --cli build/client/multiend --component build/server/multiend-component
+                          [--server prosody|ejabberd] [--only a,b] [--keep] [-v]
+
+Every scenario drives real CLI processes and checks what they print (docs/cli.md). Exit 0 when
+all scenarios pass.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+import xmpp_client  # noqa: E402  (the integration suite's raw XMPP client)
+
+USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory"
+
+
+class Failure(AssertionError):
+    pass
+
+
+def check(cond: bool, what: str) -> None:
+    if not cond:
+        raise Failure(what)
+
+
+class Cli:
+    """One device: a state file driven through the CLI."""
+
+    def __init__(self, bed: "Bed", name: str, user: str) -> None:
+        self.bed, self.name, self.user = bed, name, user
+        self.jid = f"{user}@{bed.env.user_domain}"
+        self.state = bed.work / f"{name}.db"
+        self.device: Optional[int] = None
+
+    def run(self, *args: str, stdin: Optional[str] = None, expect: int = 0, timeout: float = 120,
+            state: Optional[Path] = None) -> List[Dict[str, Any]]:
+        cmd = [str(self.bed.cli), args[0], "--state", str(state or self.state), *args[1:]]
+        r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
+        self.bed.log(f"$ {' '.join(cmd)}\n  -> {r.returncode}\n{r.stdout}{r.stderr}")
+        if r.returncode != expect:
+            raise Failure(f"{self.name}: {' '.join(args[:1])} exited {r.returncode}, expected {expect}: "
+                          f"{r.stderr.strip()[-500:]}")
+        if expect != 0:
+            lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+            check(len(lines) >= 1 and lines[-1].startswith("multiend: "), f"no readable error line: {r.stderr!r}")
+            self.last_error = lines[-1]
+        return [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
+
+    def init(self, **kw: Any) -> Dict[str, Any]:
+        args = ["init", "--jid", self.jid, "--password-file", str(self.bed.password_file(self.user)),
+                "--server", f"{self.bed.env.host}:{self.bed.env.c2s_port}", "--ca-file", self.bed.env.ca_file,
+                "--component", self.bed.env.component_domain, "--label", self.name]
+        out = self.run(*args)
+        check(len(out) == 1 and out[0]["type"] == "device", f"init printed {out}")
+        self.device = out[0]["device"]
+        return out[0]
+
+    def send(self, to: List[str], body: str, expect: int = 0) -> Dict[str, Any]:
+        args = ["send"]
+        for t in to:
+            args += ["--to", t if "@" in t else f"{t}@{self.bed.env.user_domain}"]
+        out = self.run(*args, "--body", body, expect=expect)
+        if expect != 0:
+            return {}
+        sent = [o for o in out if o["type"] == "sent" and not o.get("resent")]
+        check(len(sent) == 1 and sent[0]["id"], f"send printed {out}")
+        return sent[0]
+
+    def sync(self, state: Optional[Path] = None) -> List[Dict[str, Any]]:
+        out = self.run("sync", state=state, timeout=600)
+        check(out and out[-1]["type"] == "synced", f"sync printed {out[-3:]}")
+        return out[:-1]
+
+    def history(self) -> List[Dict[str, Any]]:
+        return self.run("history")
+
+
+class Bed:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.cli = Path(args.cli).resolve()
+        self.component_bin = Path(args.component).resolve()
+        self.work = Path(tempfile.mkdtemp(prefix="multiend-e2e."))
+        self.work.chmod(0o755)  # the testbed's PostgreSQL runs as `postgres` below it
+        self.tb_dir = self.work / "testbed"
+        self.logf = open(self.work / "e2e.log", "w")
+        self.proc: Optional[subprocess.Popen] = None
+        self.env: Any = None
+
+    def log(self, s: str) -> None:
+        self.logf.write(s + "\n")
+        self.logf.flush()
+        if self.args.verbose:
+            print(s, file=sys.stderr)
+
+    def password_file(self, user: str) -> Path:
+        p = self.work / f"{user}.pw"
+        if not p.exists():
+            p.write_text(f"{user}pw\n")
+        return p
+
+    def up(self) -> None:
+        r = subprocess.run([str(REPO / "deploy" / "testbed"), "up", "--dir", str(self.tb_dir), "--server",
+                            self.args.server, "--users", USERS], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError(f"deploy/testbed up failed:\n{r.stderr[-3000:]}")
+        self.env = xmpp_client.TestbedEnv.from_file(self.tb_dir / "env")
+        self.start_component()
+
+    def start_component(self) -> None:
+        cfg = {"xmpp_host": self.env.host, "component_port": self.env.component_port,
+               "component_domain": self.env.component_domain, "user_domain": self.env.user_domain,
+               "database_url": self.env.pg_url, "http_address": "127.0.0.1:0", "log_level": "info"}
+        (self.work / "component.json").write_text(json.dumps(cfg))
+        env = dict(os.environ, MULTIEND_COMPONENT_SECRET=self.env.component_secret)
+        self.comp_log = open(self.work / "component.log", "a")
+        self.proc = subprocess.Popen([str(self.component_bin), "--config", str(self.work / "component.json")],
+                                     env=env, stdout=self.comp_log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if "authenticated as" in (self.work / "component.log").read_text():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("the component did not connect:\n" + (self.work / "component.log").read_text()[-2000:])
+
+    def signal_component(self, sig: int) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+
+    def down(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        subprocess.run([str(REPO / "deploy" / "testbed"), "down", "--dir", str(self.tb_dir)],
+                       capture_output=True, text=True, timeout=120)
+        if self.args.keep:
+            print(f"kept {self.work}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def psql(self, sql: str) -> str:
+        r = subprocess.run(["psql", self.env.pg_url, "-At", "-c", sql], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"psql failed: {r.stderr}")
+        return r.stdout
+
+    def raw_client(self, user: str) -> xmpp_client.Client:
+        return xmpp_client.Client(self.env, user)
+
+
+def key(e: Dict[str, Any]) -> tuple:
+    return (e["id"], e["type"], e["from"], e["from_device"], e["body"], e["direction"])
+
+
+def messages(h: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [e for e in h if e["type"] == "message"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------------------------------------
+
+def scenario_every_device_same_history(bed: Bed) -> None:
+    """alice has 3 devices, bob 2, carol 1; messages in every direction; everyone agrees."""
+    a = [Cli(bed, f"alice{i}", "alice") for i in (1, 2, 3)]
+    b = [Cli(bed, f"bob{i}", "bob") for i in (1, 2)]
+    c = [Cli(bed, "carol1", "carol")]
+    for d in a + b + c:
+        d.init()
+    sent: List[tuple] = []  # (stanza-id, sender device, body, participants)
+    plan = [(a[0], ["bob"]), (b[0], ["alice"]), (c[0], ["alice", "bob"]), (a[1], ["carol"]),
+            (b[1], ["alice", "carol"]), (a[2], ["bob", "carol"]), (c[0], ["bob"]), (a[0], ["alice"])]
+    for round_ in range(2):
+        for sender, to in plan:
+            body = f"r{round_} from {sender.name} to {','.join(to)} ✓ <&>"
+            s = sender.send(to, body)
+            recipients = {f"{t}@{bed.env.user_domain}" for t in to}
+            # Every device of the recipients and the sender's other devices got a key.
+            want = {(d.jid, d.device) for d in a + b + c if d.jid in recipients | {sender.jid}} - {(sender.jid, sender.device)}
+            got = {(x["jid"], x["device"]) for x in s["devices"]}
+            check(got == want, f"{sender.name} encrypted for {sorted(got)}, expected {sorted(want)}")
+            sent.append((s["id"], sender, body, recipients | {sender.jid}))
+    for d in a + b + c:
+        d.sync()
+    by_account: Dict[str, List[tuple]] = {}
+    for d in a + b + c:
+        h = d.history()
+        mine = [x for x in sent if d.jid in x[3]]
+        check([e["id"] for e in h] == [x[0] for x in mine],
+              f"{d.name} history ids {[e['id'] for e in h]} != expected {[x[0] for x in mine]}")
+        for e, (sid, sender, body, _) in zip(h, mine):
+            check(e["type"] == "message" and e["body"] == body and e["from"] == sender.jid
+                  and e["from_device"] == sender.device, f"{d.name}: entry {e} != ({sid}, {sender.name}, {body!r})")
+            check(e["direction"] == ("out" if sender.jid == d.jid else "in"), f"{d.name}: direction of {e}")
+        rows = [key(e) for e in h]
+        prev = by_account.setdefault(d.jid, rows)
+        check(prev == rows, f"{d.name} disagrees with its account's other devices")
+    bed.devices = {"alice": a, "bob": b, "carol": c}
+
+
+def scenario_offline_device_catches_up(bed: Bed) -> None:
+    """A device offline while 300 messages flow catches up completely with sync."""
+    f1, f2 = Cli(bed, "frank1", "frank"), Cli(bed, "frank2", "frank")
+    g1 = Cli(bed, "grace1", "grace")
+    for d in (f1, f2, g1):
+        d.init()
+    ids = []
+    for i in range(300):
+        s = (g1.send(["frank"], f"g{i}") if i % 3 else f1.send(["grace"], f"f{i}"))
+        ids.append(s["id"])
+    t0 = time.time()
+    got = f2.sync()
+    bed.log(f"frank2 caught up on {len(got)} messages in {time.time() - t0:.1f} s")
+    check([e["id"] for e in got] == ids, f"frank2 got {len(got)} of 300, in order: {[e['id'] for e in got][:5]}…")
+    check(all(e["type"] == "message" for e in got), "undecryptable entries in the catch-up")
+    check([e["body"] for e in got] == [f"g{i}" if i % 3 else f"f{i}" for i in range(300)], "bodies differ")
+    check(f2.sync() == [], "a second sync found more")
+
+
+def scenario_late_and_removed_devices(bed: Bed) -> None:
+    """A device added later sees only what came after it joined; a removed one gets nothing new."""
+    h1, i1 = Cli(bed, "heidi1", "heidi"), Cli(bed, "ivan1", "ivan")
+    h1.init()
+    i1.init()
+    old = i1.send(["heidi"], "before heidi2 existed")
+    h2 = Cli(bed, "heidi2", "heidi")
+    h2.init()
+    new = i1.send(["heidi"], "after heidi2 joined")
+    got = {e["id"]: e for e in h2.sync()}
+    check(got[old["id"]]["type"] == "undecryptable" and
+          got[old["id"]]["reason"].startswith("not-encrypted-for-this-device"), f"old message: {got.get(old['id'])}")
+    check(got[new["id"]]["type"] == "message" and got[new["id"]]["body"] == "after heidi2 joined",
+          f"new message: {got.get(new['id'])}")
+    # heidi1 removes heidi2: ivan no longer encrypts for it, and it reads nothing new.
+    out = h1.run("remove-device", str(h2.device))
+    check(out == [{"type": "removed", "jid": h1.jid, "device": h2.device}], f"remove-device printed {out}")
+    later = i1.send(["heidi"], "after heidi2 was removed")
+    check((h2.jid, h2.device) not in {(x["jid"], x["device"]) for x in later["devices"]}, "removed device got a key")
+    got = {e["id"]: e for e in h2.sync()}
+    check(got[later["id"]]["type"] == "undecryptable", f"removed device read {got.get(later['id'])}")
+    check(h1.sync()[-1]["body"] == "after heidi2 was removed", "heidi1 missed the message")
+    h2.send(["ivan"], "from a removed device", expect=3)
+    devs = {d["device"]: d for d in h1.run("devices")}
+    check(h2.device not in devs or not devs[h2.device]["active"], f"heidi2 still listed: {devs}")
+
+
+def scenario_forward_secrecy_on_disk(bed: Bed) -> None:
+    """A copy of a device's state taken after it read message N opens no message before N."""
+    j1, e1 = Cli(bed, "judy1", "judy"), Cli(bed, "eve1", "eve")
+    j1.init()
+    e1.init()
+    before = [e1.send(["judy"], f"secret {i}")["id"] for i in range(5)]
+    before.append(j1.send(["eve"], "reply")["id"])
+    before += [e1.send(["judy"], f"secret {i}")["id"] for i in range(5, 8)]
+    read = j1.sync()
+    check([e["id"] for e in read if e["direction"] == "in"] == [x for x in before if x != before[5]],
+          "judy did not read the messages")
+    stolen = bed.work / "judy1-stolen.db"
+    shutil.copy(j1.state, stolen)
+    after = [e1.send(["judy"], f"unread {i}")["id"] for i in range(3)]
+    # The thief forgets the plaintext history the copy carries and asks the archive again.
+    with sqlite3.connect(stolen) as db:
+        db.execute("DELETE FROM history_recipients")
+        db.execute("DELETE FROM history")
+        db.execute("DELETE FROM meta WHERE key = 'last_stanza_id'")
+    got = {e["id"]: e for e in j1.sync(state=stolen)}
+    for sid in before:
+        if sid == before[5]:
+            continue  # judy's own message: never decryptable by the sender's own device
+        check(got[sid]["type"] == "undecryptable", f"stolen state opened an already-read message: {got[sid]}")
+    for sid in after:
+        check(got[sid]["type"] == "message", f"unread message {sid}: {got[sid]}")
+
+
+def scenario_killed_sender_exactly_once(bed: Bed) -> None:
+    """Kill the sending process between send and receipt: the message arrives exactly once."""
+    a = bed.devices["alice"][0]
+    b = bed.devices["bob"][0]
+    b.sync()
+    # MULTIEND_TEST_FAILPOINT ends the process with _Exit (as SIGKILL would) right before the
+    # stanza leaves, or right after the component's receipt arrived but before it was recorded.
+    for failpoint in ("before-send", "before-receipt"):
+        body = f"exactly once: {failpoint}"
+        r = subprocess.run([str(bed.cli), "send", "--state", str(a.state), "--to", b.jid, "--body", body],
+                           env=dict(os.environ, MULTIEND_TEST_FAILPOINT=failpoint), capture_output=True, text=True,
+                           timeout=60)
+        check(r.returncode == 137 and r.stdout == "", f"{failpoint}: send exited {r.returncode}: {r.stdout}{r.stderr}")
+        with sqlite3.connect(a.state) as db:
+            pending = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        check(pending == 1, f"{failpoint}: {pending} messages in the outbox")
+        out = a.sync()  # resends the outbox entry: same stanza, same origin-id
+        check(not any(e.get("body") == body for e in out), f"{failpoint}: sync showed our own message as new")
+        got = [e for e in b.sync() if e.get("body") == body]
+        check(len(got) == 1, f"bob got {len(got)} copies ({failpoint})")
+        mine = [e for e in a.history() if e.get("body") == body]
+        check(len(mine) == 1 and mine[0]["id"] == got[0]["id"], f"alice's history: {mine} ({failpoint})")
+        rows = bed.psql(f"SELECT count(*) FROM messages WHERE sender_bare = '{a.jid}' AND stanza LIKE '%origin-id%' "
+                        f"AND id = {int(got[0]['id'])}").strip()
+        check(rows == "1", f"archive rows for it: {rows}")
+        with sqlite3.connect(a.state) as db:
+            pending = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        check(pending == 0, f"{failpoint}: outbox not emptied")
+    for d in bed.devices["alice"][1:]:
+        bodies = [e.get("body") for e in d.sync()]
+        check(bodies.count("exactly once: before-send") == 1 and bodies.count("exactly once: before-receipt") == 1,
+              f"{d.name} saw {bodies}")
+    check(len(bed.psql("SELECT 1 FROM messages")) > 0, "no archive rows")
+
+
+def scenario_live_listen_and_forgery(bed: Bed) -> None:
+    """listen prints fan-out as it arrives and ignores a forged 'component' message."""
+    a = bed.devices["alice"][1]
+    b = bed.devices["bob"][1]
+    b.sync()
+    p = subprocess.Popen([str(bed.cli), "listen", "--state", str(b.state), "--seconds", "20", "--count", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+
+    async def forge() -> None:
+        async with bed.raw_client("mallory") as m:
+            fake = (f"<message to='{b.jid}' type='headline'><forwarded xmlns='urn:xmpp:forward:0'>"
+                    f"<message xmlns='jabber:client' from='{a.jid}/x' to='{bed.env.component_domain}'>"
+                    f"<encrypted xmlns='urn:xmpp:omemo:2'><header sid='1'/><payload>AAAA</payload></encrypted>"
+                    f"</message></forwarded><stanza-id xmlns='urn:xmpp:sid:0' by='{bed.env.component_domain}' "
+                    f"id='99999999'/></message>")
+            m.send_raw(fake)
+            await asyncio.sleep(0.5)
+
+    asyncio.run(forge())
+    s1 = a.send(["bob"], "live 1")
+    s2 = a.send(["bob"], "live 2")
+    out, err = p.communicate(timeout=60)
+    check(p.returncode == 0, f"listen exited {p.returncode}: {err}")
+    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
+    check([x["id"] for x in lines] == [s1["id"], s2["id"]], f"listen printed {lines}")
+    check("99999999" not in out, "the forged message was shown")
+
+
+def scenario_tampered_and_replayed(bed: Bed) -> None:
+    """Tampered or replayed ciphertext from the network: reported, and nothing else breaks."""
+    a, b = bed.devices["alice"][2], bed.devices["bob"][0]
+    b.sync()
+    s = a.send(["bob"], "original")
+    check([e.get("body") for e in b.sync()] == ["original"], "bob could not read alice's message")
+
+    # Take the stored stanza from the archive (the database holds it as sent).
+    stanza = bed.psql(f"SELECT stanza FROM messages WHERE id = {int(s['id'])}").strip()
+    check("<encrypted" in stanza, f"archive row: {stanza[:200]}")
+    import base64
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(stanza)
+    enc = root.find("{urn:xmpp:omemo:2}encrypted")
+    check(enc is not None, "no encrypted element in the archived stanza")
+    payload = enc.find("{urn:xmpp:omemo:2}payload")
+    raw = bytearray(base64.b64decode(payload.text))
+    raw[len(raw) // 2] ^= 0x01
+    tampered = ET.fromstring(ET.tostring(enc))
+    tampered.find("{urn:xmpp:omemo:2}payload").text = base64.b64encode(bytes(raw)).decode()
+    variants = {"replayed": ET.tostring(enc, encoding="unicode"),
+                "tampered": ET.tostring(tampered, encoding="unicode")}
+    ids = {}
+
+    async def resend() -> None:
+        async with bed.raw_client("alice") as c:
+            for name, xml in variants.items():
+                mid, _ = c.send_archive_message(xml)
+                ids[name] = await c.wait_receipt(mid, timeout=10)
+
+    asyncio.run(resend())
+    got = {e["id"]: e for e in b.sync()}
+    check(got[ids["replayed"]]["type"] == "undecryptable", f"replay: {got.get(ids['replayed'])}")
+    check(got[ids["tampered"]]["type"] == "undecryptable", f"tampered: {got.get(ids['tampered'])}")
+    bed.log(f"replay reason: {got[ids['replayed']]['reason']}; tampered reason: {got[ids['tampered']]['reason']}")
+    after = a.send(["bob"], "still fine")
+    check(messages(b.sync())[-1]["id"] == after["id"], "bob cannot read alice after the tampering")
+
+
+def scenario_bad_input(bed: Bed) -> None:
+    """Wrong password, unreachable server, untrusted certificate, unknown recipient."""
+    a = bed.devices["alice"][0]
+    before = a.history()
+    bad_pw = bed.work / "wrong.pw"
+    bad_pw.write_text("not-the-password\n")
+    a.run("sync", "--password-file", str(bad_pw), expect=2)
+    check("authentication failed" in a.last_error, a.last_error)
+    a.send(["nobody"], "hello?", expect=3)
+    check("nobody@" in a.last_error, a.last_error)
+    check(a.history() == before, "a failed command changed the history")
+    d = Cli(bed, "dave-unreachable", "dave")
+    d.run("init", "--jid", d.jid, "--password-file", str(bed.password_file("dave")), "--server", "127.0.0.1:1",
+          "--ca-file", bed.env.ca_file, expect=2)
+    check(not d.state.exists(), "a failed init left a state file")
+    d.run("init", "--jid", d.jid, "--password-file", str(bed.password_file("dave")), "--server",
+          f"{bed.env.host}:{bed.env.c2s_port}", expect=2)
+    check("certif" in a.last_error or "certif" in d.last_error, d.last_error)
+    check(not d.state.exists(), "a failed init left a state file")
+    d.run("sync", expect=4)
+    Cli(bed, "x", "alice").run("send", "--to", "bob@localhost", expect=1)  # no --body, no stdin text
+    a.run("history", "--limit", "0", expect=1)
+
+
+def scenario_archive_holds_ciphertext_only(bed: Bed) -> None:
+    """Every body sent in this run is absent from the database."""
+    dump = bed.psql("SELECT stanza FROM messages")
+    for word in ("exactly once", "secret 3", "from alice1", "still fine", "after heidi2 joined"):
+        check(word not in dump, f"plaintext {word!r} found in the archive")
+
+
+SCENARIOS: List[Callable[[Bed], None]] = [
+    scenario_every_device_same_history,
+    scenario_offline_device_catches_up,
+    scenario_late_and_removed_devices,
+    scenario_forward_secrecy_on_disk,
+    scenario_killed_sender_exactly_once,
+    scenario_live_listen_and_forgery,
+    scenario_tampered_and_replayed,
+    scenario_bad_input,
+    scenario_archive_holds_ciphertext_only,
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cli", default=str(REPO / "build" / "client" / "multiend"))
+    ap.add_argument("--component", default=str(REPO / "build" / "server" / "multiend-component"))
+    ap.add_argument("--server", default="prosody", choices=["prosody", "ejabberd"])
+    ap.add_argument("--only", default="")
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    only = {x for x in args.only.split(",") if x}
+    bed = Bed(args)
+    failed = 0
+    try:
+        bed.up()
+        for sc in SCENARIOS:
+            name = sc.__name__.removeprefix("scenario_")
+            if only and name not in only:
+                continue
+            t0 = time.time()
+            try:
+                sc(bed)
+                print(f"PASS {name} ({time.time() - t0:.1f} s)", flush=True)
+            except Exception as e:  # noqa: BLE001 — report every scenario
+                failed += 1
+                print(f"FAIL {name}: {e}", flush=True)
+                if args.verbose or not isinstance(e, Failure):
+                    traceback.print_exc()
+    except Exception as e:  # noqa: BLE001
+        print(f"SETUP FAILED: {e}", flush=True)
+        failed += 1
+    finally:
+        if failed and not args.keep:
+            log = bed.work / "e2e.log"
+            if log.exists():
+                print("--- last CLI calls ---\n" + log.read_text()[-4000:], file=sys.stderr)
+            comp = bed.work / "component.log"
+            if comp.exists():
+                print("--- component log (tail) ---\n" + comp.read_text()[-3000:], file=sys.stderr)
+        bed.down()
+    print(f"{'FAILED' if failed else 'OK'}: {failed} failing", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
