@@ -155,6 +155,21 @@ struct StreamParser::Impl {
     return false;
   }
 
+  // expat reports a DOCTYPE (or any other markup declaration) after the prolog, i.e. inside the
+  // stream, as a plain syntax error; RFC 6120 §11.1 makes it restricted XML wherever it is.
+  Errc classify_expat_error() const {
+    const Errc e = map_expat_error(XML_GetErrorCode(parser));
+    if (e != Errc::xml_malformed) return e;
+    int offset = 0, size = 0;
+    const char* context = XML_GetInputContext(parser, &offset, &size);  // null without XML_CONTEXT_BYTES
+    if (context == nullptr || offset < 0 || offset > size) return e;
+    // expat points just past the "<!" of the declaration it refuses.
+    const std::string_view before(context, static_cast<std::size_t>(offset));
+    const std::string_view at(context + offset, static_cast<std::size_t>(size - offset));
+    const bool declaration = before.ends_with("<!") && !at.empty() && at[0] >= 'A' && at[0] <= 'Z';
+    return declaration ? Errc::xml_restricted : e;
+  }
+
   Result<void> feed(std::string_view bytes, bool final) {
     if (error) return *error;
     do {
@@ -166,7 +181,7 @@ struct StreamParser::Impl {
       const std::size_t n = std::min({bytes.size(), budget, kMaxChunk});
       const bool last = final && n == bytes.size();
       if (XML_Parse(parser, bytes.data(), static_cast<int>(n), last) != XML_STATUS_OK) {
-        if (!error) error = map_expat_error(XML_GetErrorCode(parser));
+        if (!error) error = classify_expat_error();
         return *error;
       }
       fed += n;

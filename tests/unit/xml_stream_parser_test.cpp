@@ -122,6 +122,10 @@ TEST_CASE("restricted XML") {
   CHECK(stream_error("<!DOCTYPE stream:stream>" + kHeader.substr(21)) == Errc::xml_restricted);
   CHECK(stream_error("<!DOCTYPE x [<!ENTITY a 'aaaa'>]>" + kHeader.substr(21)) ==
         Errc::xml_restricted);
+  // expat itself calls a declaration inside the stream a syntax error; it is still restricted.
+  CHECK(stream_error(kHeader + "<!DOCTYPE stream [<!ENTITY boom 'boom'>]>") == Errc::xml_restricted);
+  CHECK(stream_error(kHeader + "<message><!ENTITY a 'b'></message>") == Errc::xml_restricted);
+  CHECK(stream_error(kHeader + "<message><!-></message>") == Errc::xml_malformed);
   CHECK(stream_error(kHeader + "<message>&lol;</message>") == Errc::xml_restricted);
   CHECK(stream_error(kHeader + "<message a='&lol;'/>") == Errc::xml_restricted);
   CHECK(stream_error(kHeader + "<?xml version='1.0'?>") == Errc::xml_restricted);
