@@ -2,20 +2,114 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <type_traits>
+#include <variant>
+
+#include "server/http/address.hpp"
 
 namespace multiend::server {
 namespace {
 
-template <class T>
-void take(const nlohmann::json& j, const char* key, T& out) {
+constexpr std::int64_t kDay = 24 * 3600;
+constexpr std::int64_t kYear = 365 * kDay;
+
+// Every integer option and its range, in one table: apply_json() refuses a JSON value outside
+// it before the value can wrap into a narrower field, and validate() checks the same ranges on
+// the result (flags and callers set fields too). The upper bounds keep values inside what the
+// code can represent (seconds → steady_clock nanoseconds, PostgreSQL integer and interval
+// arguments) and far above any sensible setting.
+using IntField = std::variant<std::uint16_t Config::*, int Config::*, std::size_t Config::*, std::uint32_t Config::*,
+                              std::int64_t Config::*>;
+struct IntOption {
+  const char* key;
+  IntField field;
+  std::int64_t min;
+  std::int64_t max;
+};
+
+const IntOption kIntOptions[] = {
+    {"component_port", &Config::component_port, 1, 65535},
+    {"db_pool_size", &Config::db_pool_size, 1, 64},
+    {"max_stanza_bytes", &Config::max_stanza_bytes, 4096, 16 * 1024 * 1024},
+    {"max_recipients", &Config::max_recipients, 1, 10000},
+    {"max_inflight", &Config::max_inflight, 1, 1000000},
+    {"batch_max", &Config::batch_max, 1, 10000},
+    {"mam_default_max", &Config::mam_default_max, 1, 1000},
+    {"mam_max", &Config::mam_max, 1, 1000},
+    {"prekey_low_threshold", &Config::prekey_low_threshold, 1, 1000},
+    {"claim_retry_seconds", &Config::claim_retry_seconds, 1, kDay},
+    {"retention_seconds", &Config::retention_seconds, 1, 100 * kYear},
+    {"retention_interval_seconds", &Config::retention_interval_seconds, 1, kYear},
+    {"device_inactivity_seconds", &Config::device_inactivity_seconds, 1, 100 * kYear},
+    {"prune_interval_seconds", &Config::prune_interval_seconds, 1, kYear},
+    {"connect_timeout_seconds", &Config::connect_timeout_seconds, 1, 3600},
+    {"request_timeout_seconds", &Config::request_timeout_seconds, 1, 3600},
+    {"reconnect_max_backoff_seconds", &Config::reconnect_max_backoff_seconds, 1, 3600},
+    // 0 is allowed: stop at once, leaving in-flight stanzas unanswered (clients retry).
+    {"shutdown_grace_seconds", &Config::shutdown_grace_seconds, 0, 3600},
+};
+
+struct StringOption {
+  const char* key;
+  std::string Config::*field;
+};
+
+const StringOption kStringOptions[] = {
+    {"xmpp_host", &Config::xmpp_host},       {"component_domain", &Config::component_domain},
+    {"user_domain", &Config::user_domain},   {"database_url", &Config::database_url},
+    {"http_address", &Config::http_address}, {"log_level", &Config::log_level},
+};
+
+const char* const kLogLevelWords[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+std::string range_of(const IntOption& o) { return std::to_string(o.min) + ".." + std::to_string(o.max); }
+
+[[noreturn]] void out_of_range(const IntOption& o, const std::string& got) {
+  throw std::invalid_argument(std::string("config: ") + o.key + " must be an integer in " + range_of(o) + " (got " +
+                              got + ")");
+}
+
+// The field's value widened to int64 (unsigned values past int64 saturate: they are out of
+// every range anyway).
+std::int64_t read_int(const Config& c, const IntField& f) {
+  return std::visit(
+      [&](auto member) -> std::int64_t {
+        const auto v = c.*member;
+        using V = std::remove_cv_t<decltype(v)>;
+        if constexpr (std::is_unsigned_v<V> && sizeof(V) >= sizeof(std::int64_t)) {
+          if (v > static_cast<V>(std::numeric_limits<std::int64_t>::max()))
+            return std::numeric_limits<std::int64_t>::max();
+        }
+        return static_cast<std::int64_t>(v);
+      },
+      f);
+}
+
+// Only called with a value inside the option's range, which fits every field type above.
+void write_int(Config& c, const IntField& f, std::int64_t v) {
+  std::visit([&](auto member) { c.*member = static_cast<std::remove_reference_t<decltype(c.*member)>>(v); }, f);
+}
+
+void take_int(const nlohmann::json& j, const IntOption& o, Config& c) {
+  if (!j.contains(o.key)) return;
+  const auto& v = j.at(o.key);
+  // is_number_integer: not a float (1.9 must not read as 1), not a bool, not a string.
+  if (!v.is_number_integer()) out_of_range(o, v.is_number() ? v.dump() : std::string("a ") + v.type_name());
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(o.max)) out_of_range(o, v.dump());
+  const auto n = v.get<std::int64_t>();
+  if (n < o.min || n > o.max) out_of_range(o, v.dump());
+  write_int(c, o.field, n);
+}
+
+void take_string(const nlohmann::json& j, const char* key, std::string& out) {
   if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw std::invalid_argument(std::string("config: bad value for ") + key);
-  }
+  const auto& v = j.at(key);
+  // The value is not echoed: a misplaced secret must not end up in a log.
+  if (!v.is_string()) throw std::invalid_argument(std::string("config: ") + key + " must be a string");
+  out = v.get<std::string>();
 }
 
 std::string read_secret_file(const std::string& path) {
@@ -30,45 +124,21 @@ std::string read_secret_file(const std::string& path) {
 
 void apply_json(Config& c, const nlohmann::json& j) {
   if (!j.is_object()) throw std::invalid_argument("config: top level must be an object");
-  static const char* known[] = {"xmpp_host", "component_port", "component_domain", "user_domain",
-                                "component_secret_file", "database_url", "db_pool_size", "http_address",
-                                "log_level", "max_stanza_bytes", "max_recipients", "max_inflight", "batch_max",
-                                "mam_default_max", "mam_max", "prekey_low_threshold", "claim_retry_seconds",
-                                "retention_seconds", "retention_interval_seconds", "device_inactivity_seconds",
-                                "prune_interval_seconds", "connect_timeout_seconds", "request_timeout_seconds",
-                                "reconnect_max_backoff_seconds", "shutdown_grace_seconds"};
   for (const auto& [k, v] : j.items()) {
-    bool ok = false;
-    for (const char* n : known) ok |= k == n;
     if (k == "component_secret")
       throw std::invalid_argument("config: put the secret in MULTIEND_COMPONENT_SECRET or component_secret_file");
+    bool ok = k == "component_secret_file";
+    for (const auto& o : kStringOptions) ok |= k == o.key;
+    for (const auto& o : kIntOptions) ok |= k == o.key;
     if (!ok) throw std::invalid_argument("config: unknown key " + k);
   }
-  take(j, "xmpp_host", c.xmpp_host);
-  take(j, "component_port", c.component_port);
-  take(j, "component_domain", c.component_domain);
-  take(j, "user_domain", c.user_domain);
-  if (j.contains("component_secret_file")) c.component_secret = read_secret_file(j.at("component_secret_file").get<std::string>());
-  take(j, "database_url", c.database_url);
-  take(j, "db_pool_size", c.db_pool_size);
-  take(j, "http_address", c.http_address);
-  take(j, "log_level", c.log_level);
-  take(j, "max_stanza_bytes", c.max_stanza_bytes);
-  take(j, "max_recipients", c.max_recipients);
-  take(j, "max_inflight", c.max_inflight);
-  take(j, "batch_max", c.batch_max);
-  take(j, "mam_default_max", c.mam_default_max);
-  take(j, "mam_max", c.mam_max);
-  take(j, "prekey_low_threshold", c.prekey_low_threshold);
-  take(j, "claim_retry_seconds", c.claim_retry_seconds);
-  take(j, "retention_seconds", c.retention_seconds);
-  take(j, "retention_interval_seconds", c.retention_interval_seconds);
-  take(j, "device_inactivity_seconds", c.device_inactivity_seconds);
-  take(j, "prune_interval_seconds", c.prune_interval_seconds);
-  take(j, "connect_timeout_seconds", c.connect_timeout_seconds);
-  take(j, "request_timeout_seconds", c.request_timeout_seconds);
-  take(j, "reconnect_max_backoff_seconds", c.reconnect_max_backoff_seconds);
-  take(j, "shutdown_grace_seconds", c.shutdown_grace_seconds);
+  for (const auto& o : kStringOptions) take_string(j, o.key, c.*o.field);
+  for (const auto& o : kIntOptions) take_int(j, o, c);
+  if (j.contains("component_secret_file")) {
+    std::string path;
+    take_string(j, "component_secret_file", path);
+    c.component_secret = read_secret_file(path);
+  }
 }
 
 void load_file(Config& c, const std::string& path) {
@@ -89,22 +159,24 @@ void apply_environment(Config& c) {
   if (const char* s = std::getenv("MULTIEND_DATABASE_URL")) c.database_url = s;
 }
 
-void validate(const Config& c) {
-  auto need = [](bool ok, const char* what) {
-    if (!ok) throw std::invalid_argument(std::string("config: ") + what);
+void validate(const Config& c, SecretRequired secret) {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("config: " + what);
   };
-  need(!c.component_secret.empty(), "no component secret (set MULTIEND_COMPONENT_SECRET)");
+  if (secret == SecretRequired::yes)
+    need(!c.component_secret.empty(), "no component secret (set MULTIEND_COMPONENT_SECRET)");
   need(!c.component_domain.empty() && !c.user_domain.empty(), "component_domain and user_domain are required");
-  need(c.component_port > 0, "component_port must be 1..65535");
-  need(c.db_pool_size >= 1 && c.db_pool_size <= 64, "db_pool_size must be 1..64");
-  need(c.max_stanza_bytes >= 4096 && c.max_stanza_bytes <= 16 * 1024 * 1024, "max_stanza_bytes must be 4 KiB..16 MiB");
-  need(c.max_recipients >= 1 && c.max_recipients <= 10000, "max_recipients must be 1..10000");
-  need(c.batch_max >= 1 && c.batch_max <= 10000, "batch_max must be 1..10000");
-  need(c.mam_default_max >= 1 && c.mam_default_max <= c.mam_max && c.mam_max <= 1000, "mam_default_max <= mam_max <= 1000");
-  need(c.retention_seconds >= 1 && c.retention_interval_seconds >= 1, "retention values must be positive");
-  need(c.device_inactivity_seconds >= 1 && c.prune_interval_seconds >= 1, "prune values must be positive");
-  need(c.request_timeout_seconds >= 1 && c.connect_timeout_seconds >= 1, "timeouts must be positive");
-  need(c.http_address.find(':') != std::string::npos, "http_address must be HOST:PORT");
+  need(!c.xmpp_host.empty(), "xmpp_host is required");
+  for (const auto& o : kIntOptions) {
+    const std::int64_t v = read_int(c, o.field);
+    if (v < o.min || v > o.max) out_of_range(o, std::visit([&](auto m) { return std::to_string(c.*m); }, o.field));
+  }
+  need(c.mam_default_max <= c.mam_max, "mam_default_max must be <= mam_max");
+  bool level_ok = false;
+  for (const char* w : kLogLevelWords) level_ok |= c.log_level == w;
+  need(level_ok, "log_level must be one of " + std::string(kLogLevels) + " (got '" + c.log_level + "')");
+  if (auto ep = parse_http_address(c.http_address); !ep)
+    need(false, "http_address " + ep.error() + " (got '" + c.http_address + "')");
 }
 
 }  // namespace multiend::server

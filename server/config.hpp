@@ -46,11 +46,18 @@ struct Config {
 };
 
 // Applies the keys of a JSON object (unknown keys are an error: a typo must not pass silently).
+// Integer keys must be JSON integers within their documented range: a value is never converted
+// or wrapped into its field (70000 would otherwise become port 4464).
 void apply_json(Config& c, const nlohmann::json& j);
 void load_file(Config& c, const std::string& path);
 // MULTIEND_COMPONENT_SECRET, MULTIEND_COMPONENT_SECRET_FILE, MULTIEND_DATABASE_URL.
 void apply_environment(Config& c);
-// Throws std::invalid_argument with a readable message.
-void validate(const Config& c);
+// Whether validate() insists on the component secret: `migrate` only talks to the database.
+enum class SecretRequired { yes, no };
+// Checks every range and format; throws std::invalid_argument with a one-line message naming
+// the key, what is allowed and (for numbers) what was given.
+void validate(const Config& c, SecretRequired secret = SecretRequired::yes);
+// The accepted log_level words, for messages and --help.
+inline constexpr const char* kLogLevels = "trace, debug, info, warn, error, critical, off";
 
 }  // namespace multiend::server

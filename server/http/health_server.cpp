@@ -9,6 +9,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <stdexcept>
+
+#include "server/http/address.hpp"
 
 namespace multiend::server {
 
@@ -17,20 +20,18 @@ namespace http = beast::http;
 
 namespace {
 
-asio::ip::tcp::endpoint parse_endpoint(const std::string& address) {
-  const auto colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const int port = std::stoi(address.substr(colon + 1));
-  if (port < 0 || port > 65535) throw std::invalid_argument("http_address: bad port");
-  return {asio::ip::make_address(host), static_cast<std::uint16_t>(port)};
+// The configuration was validated with the same parser; this only guards other callers.
+asio::ip::tcp::endpoint endpoint_of(const std::string& address) {
+  auto r = parse_http_address(address);
+  if (!r) throw std::invalid_argument("http_address " + r.error());
+  return *r;
 }
 
 }  // namespace
 
 HealthServer::HealthServer(asio::any_io_executor ex, const std::string& address, Metrics& metrics,
                            std::function<bool()> ready)
-    : acceptor_(ex, parse_endpoint(address)), metrics_(metrics), ready_(std::move(ready)) {}
+    : acceptor_(ex, endpoint_of(address)), metrics_(metrics), ready_(std::move(ready)) {}
 
 void HealthServer::stop() {
   boost::system::error_code ec;

@@ -1,5 +1,6 @@
 // Component configuration: JSON keys, unknown keys and secrets refused in the file, the
-// environment wins for secrets, validation messages.
+// environment wins for secrets, integer ranges (never wrapped), log levels, the HTTP address,
+// validation messages.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -34,8 +35,9 @@ TEST_CASE("keys are applied, unknown keys and inline secrets refused") {
         std::string::npos);
   CHECK(message_of([&] { apply_json(c, nlohmann::json{{"component_secret", "x"}}); }).find("MULTIEND_COMPONENT_SECRET") !=
         std::string::npos);
-  CHECK(message_of([&] { apply_json(c, nlohmann::json{{"component_port", "five"}}); }).find("bad value") !=
-        std::string::npos);
+  CHECK(message_of([&] { apply_json(c, nlohmann::json{{"component_port", "five"}}); }) ==
+        "config: component_port must be an integer in 1..65535 (got a string)");
+  CHECK(message_of([&] { apply_json(c, nlohmann::json{{"xmpp_host", 5}}); }) == "config: xmpp_host must be a string");
   CHECK(message_of([&] { apply_json(c, nlohmann::json::array()); }) != "");
 }
 
@@ -76,4 +78,139 @@ TEST_CASE("a config file that is not JSON is a readable error") {
   CHECK(message_of([&] { load_file(c, path); }).find("is not valid JSON") != std::string::npos);
   CHECK(message_of([&] { load_file(c, "/nonexistent/x.json"); }).find("cannot read config file") != std::string::npos);
   std::remove(path.c_str());
+}
+
+TEST_CASE("integer keys out of range or not integers are refused, never wrapped") {
+  struct Bad {
+    const char* key;
+    nlohmann::json value;
+    const char* message;
+  };
+  const Bad cases[] = {
+      {"component_port", 70000, "config: component_port must be an integer in 1..65535 (got 70000)"},
+      {"component_port", 0, "config: component_port must be an integer in 1..65535 (got 0)"},
+      {"component_port", -1, "config: component_port must be an integer in 1..65535 (got -1)"},
+      {"component_port", 5347.5, "config: component_port must be an integer in 1..65535 (got 5347.5)"},
+      {"component_port", true, "config: component_port must be an integer in 1..65535 (got a boolean)"},
+      {"max_inflight", 0, "config: max_inflight must be an integer in 1..1000000 (got 0)"},
+      {"max_inflight", -5, "config: max_inflight must be an integer in 1..1000000 (got -5)"},
+      {"max_inflight", 18446744073709551615ULL,
+       "config: max_inflight must be an integer in 1..1000000 (got 18446744073709551615)"},
+      {"prekey_low_threshold", 0, "config: prekey_low_threshold must be an integer in 1..1000 (got 0)"},
+      {"claim_retry_seconds", 0, "config: claim_retry_seconds must be an integer in 1..86400 (got 0)"},
+      {"claim_retry_seconds", 4294967296LL, "config: claim_retry_seconds must be an integer in 1..86400 (got 4294967296)"},
+      {"shutdown_grace_seconds", -1, "config: shutdown_grace_seconds must be an integer in 0..3600 (got -1)"},
+      {"reconnect_max_backoff_seconds", 0,
+       "config: reconnect_max_backoff_seconds must be an integer in 1..3600 (got 0)"},
+      {"reconnect_max_backoff_seconds", -3,
+       "config: reconnect_max_backoff_seconds must be an integer in 1..3600 (got -3)"},
+      {"db_pool_size", 65, "config: db_pool_size must be an integer in 1..64 (got 65)"},
+      {"max_stanza_bytes", 1024, "config: max_stanza_bytes must be an integer in 4096..16777216 (got 1024)"},
+      {"max_recipients", 0, "config: max_recipients must be an integer in 1..10000 (got 0)"},
+      {"batch_max", 0, "config: batch_max must be an integer in 1..10000 (got 0)"},
+      {"mam_default_max", 0, "config: mam_default_max must be an integer in 1..1000 (got 0)"},
+      {"mam_max", 1001, "config: mam_max must be an integer in 1..1000 (got 1001)"},
+      {"mam_max", 4294967297LL, "config: mam_max must be an integer in 1..1000 (got 4294967297)"},
+      {"retention_seconds", 0, "config: retention_seconds must be an integer in 1..3153600000 (got 0)"},
+      {"retention_interval_seconds", 0, "config: retention_interval_seconds must be an integer in 1..31536000 (got 0)"},
+      {"device_inactivity_seconds", -1, "config: device_inactivity_seconds must be an integer in 1..3153600000 (got -1)"},
+      {"prune_interval_seconds", 31536001, "config: prune_interval_seconds must be an integer in 1..31536000 (got 31536001)"},
+      {"connect_timeout_seconds", 0, "config: connect_timeout_seconds must be an integer in 1..3600 (got 0)"},
+      {"request_timeout_seconds", 3601, "config: request_timeout_seconds must be an integer in 1..3600 (got 3601)"},
+  };
+  for (const auto& b : cases) {
+    CAPTURE(b.key);
+    Config c;
+    const Config before;
+    CHECK(message_of([&] { apply_json(c, nlohmann::json{{b.key, b.value}}); }) == b.message);
+    CHECK(c.component_port == before.component_port);  // nothing half-applied into a narrower field
+  }
+  // The edges of a range are accepted.
+  Config c;
+  apply_json(c, nlohmann::json{{"component_port", 65535}, {"shutdown_grace_seconds", 0}, {"max_inflight", 1}});
+  CHECK(c.component_port == 65535);
+  CHECK(c.shutdown_grace_seconds == 0);
+  CHECK(c.max_inflight == 1);
+}
+
+TEST_CASE("validate checks the same ranges on values set by flags or code") {
+  Config c;
+  c.component_secret = "x";
+  CHECK(message_of([&] { validate(c); }) == "");
+  auto with = [&](auto&& set) {
+    Config d = c;
+    set(d);
+    return message_of([&] { validate(d); });
+  };
+  CHECK(with([](Config& d) { d.component_port = 0; }) == "config: component_port must be an integer in 1..65535 (got 0)");
+  CHECK(with([](Config& d) { d.reconnect_max_backoff_seconds = 0; }) ==
+        "config: reconnect_max_backoff_seconds must be an integer in 1..3600 (got 0)");
+  CHECK(with([](Config& d) { d.reconnect_max_backoff_seconds = -1; }).find("reconnect_max_backoff_seconds") !=
+        std::string::npos);
+  CHECK(with([](Config& d) { d.max_inflight = 0; }) == "config: max_inflight must be an integer in 1..1000000 (got 0)");
+  CHECK(with([](Config& d) { d.max_inflight = static_cast<std::size_t>(-1); }) ==
+        "config: max_inflight must be an integer in 1..1000000 (got 18446744073709551615)");
+  CHECK(with([](Config& d) { d.prekey_low_threshold = 0; }).find("prekey_low_threshold") != std::string::npos);
+  CHECK(with([](Config& d) { d.claim_retry_seconds = -1; }).find("claim_retry_seconds") != std::string::npos);
+  CHECK(with([](Config& d) { d.shutdown_grace_seconds = -1; }).find("shutdown_grace_seconds") != std::string::npos);
+  CHECK(with([](Config& d) { d.xmpp_host = ""; }) == "config: xmpp_host is required");
+  CHECK(with([](Config& d) { d.component_secret = ""; }).find("no component secret") != std::string::npos);
+  // migrate needs no secret, but everything else still has to be right.
+  Config m;
+  CHECK(message_of([&] { validate(m, SecretRequired::no); }) == "");
+  m.log_level = "loud";
+  CHECK(message_of([&] { validate(m, SecretRequired::no); }).find("log_level") != std::string::npos);
+}
+
+TEST_CASE("log_level must be one of the documented words") {
+  Config c;
+  c.component_secret = "x";
+  for (const char* ok : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    c.log_level = ok;
+    CHECK(message_of([&] { validate(c); }) == "");
+  }
+  for (const char* bad : {"verbose", "INFO", "warning", "err", ""}) {
+    c.log_level = bad;
+    CHECK(message_of([&] { validate(c); }) ==
+          std::string("config: log_level must be one of trace, debug, info, warn, error, critical, off (got '") + bad +
+              "')");
+  }
+}
+
+TEST_CASE("http_address must be IP:PORT with a valid port") {
+  Config c;
+  c.component_secret = "x";
+  for (const char* ok : {"127.0.0.1:9100", "0.0.0.0:1", "[::1]:9100", "[::]:65535"}) {
+    CAPTURE(ok);
+    c.http_address = ok;
+    CHECK(message_of([&] { validate(c); }) == "");
+  }
+  struct Bad {
+    const char* address;
+    const char* why;
+  };
+  const Bad cases[] = {
+      {"9100", "must be IP:PORT"},
+      {"127.0.0.1", "must be IP:PORT"},
+      {"127.0.0.1:", "port must be a number in 1..65535"},
+      {"127.0.0.1:0", "port must be a number in 1..65535"},
+      {"127.0.0.1:65536", "port must be a number in 1..65535"},
+      {"127.0.0.1:99999999999", "port must be a number in 1..65535"},
+      {"127.0.0.1:91a", "port must be a number in 1..65535"},
+      {"127.0.0.1:-1", "port must be a number in 1..65535"},
+      {"localhost:9100", "host must be an IP address"},
+      {":9100", "host must be an IP address"},
+      {"300.1.1.1:9100", "host must be an IP address"},
+      {"::1:9100", "an IPv6 address must be in brackets"},
+      {"[127.0.0.1]:9100", "only IPv6 addresses go in brackets"},
+  };
+  for (const auto& b : cases) {
+    CAPTURE(b.address);
+    c.http_address = b.address;
+    const std::string m = message_of([&] { validate(c); });
+    CHECK(m.rfind("config: http_address ", 0) == 0);
+    CHECK(m.find(b.why) != std::string::npos);
+    CHECK(m.find(std::string("(got '") + b.address + "')") != std::string::npos);
+    CHECK(m.find('\n') == std::string::npos);
+  }
 }
