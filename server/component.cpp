@@ -77,18 +77,27 @@ class Component {
     asio::co_spawn(ioc_, stream_.run(), asio::detached);
     asio::co_spawn(ioc_, periodic(milliseconds(200), [this]() -> asio::awaitable<void> { co_await archive_.flush_fanout_marks(); }), asio::detached);
     asio::co_spawn(ioc_, periodic(seconds(5), [this]() -> asio::awaitable<void> { co_await probe_database(); }), asio::detached);
-    asio::co_spawn(ioc_, periodic(seconds(config_.retention_interval_seconds), [this]() -> asio::awaitable<void> { co_await expire(); }), asio::detached);
-    asio::co_spawn(ioc_, periodic(seconds(config_.prune_interval_seconds), [this]() -> asio::awaitable<void> { co_await prune(); }), asio::detached);
+    // Retention and pruning also run right away: a component restarted more often than the
+    // interval (deployments, crashes) would otherwise never run them.
+    asio::co_spawn(ioc_, periodic(seconds(config_.retention_interval_seconds), [this]() -> asio::awaitable<void> { co_await expire(); }, Start::now), asio::detached);
+    asio::co_spawn(ioc_, periodic(seconds(config_.prune_interval_seconds), [this]() -> asio::awaitable<void> { co_await prune(); }, Start::now), asio::detached);
   }
 
+  enum class Start { after_interval, now };
+
   template <class F>
-  asio::awaitable<void> periodic(std::chrono::steady_clock::duration every, F f) {
-    while (co_await sleep_unless_stopped(every, stopping_)) {
-      try {
-        co_await f();
-      } catch (const std::exception& e) {
-        spdlog::warn("background task: {}", e.what());
-      }
+  asio::awaitable<void> periodic(std::chrono::steady_clock::duration every, F f, Start start = Start::after_interval) {
+    if (start == Start::now && !stopping_) co_await run_logged(f);
+    while (co_await sleep_unless_stopped(every, stopping_)) co_await run_logged(f);
+  }
+
+  // A failed run is logged and retried at the next tick; it must not end the task.
+  template <class F>
+  static asio::awaitable<void> run_logged(F& f) {
+    try {
+      co_await f();
+    } catch (const std::exception& e) {
+      spdlog::warn("background task: {}", e.what());
     }
   }
 
