@@ -17,10 +17,12 @@
 #include "protocol/xml/serializer.hpp"
 #include "protocol/xml/stream_parser.hpp"
 #include "protocol/xmpp/namespaces.hpp"
+#include "protocol/xmpp/stream_error.hpp"
 
 namespace multiend::server {
 
 using namespace asio::experimental::awaitable_operators;
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 namespace {
@@ -70,7 +72,7 @@ void ComponentStream::close_socket() {
 }
 
 std::optional<ComponentStream::Ticket> ComponentStream::send(const xml::Element& stanza, const char* kind) {
-  if (!authenticated_ || stopping_) {
+  if (!authenticated_ || stopping_ || closing_) {
     metrics_.error("stream-down-dropped");
     return std::nullopt;
   }
@@ -98,7 +100,8 @@ asio::awaitable<void> ComponentStream::run() {
     close_socket();
     if (stopping_) break;
     if (was_up) attempt = 0;
-    const auto backoff = std::min<std::int64_t>(config_.reconnect_max_backoff_seconds, 1LL << std::min(attempt, 5));
+    // Doubles up to the configured cap (validated 1..3600, so 2^12 > cap is enough).
+    const auto backoff = std::min<std::int64_t>(config_.reconnect_max_backoff_seconds, 1LL << std::min(attempt, 12));
     ++attempt;
     spdlog::info("component stream: reconnecting in {} s", backoff);
     co_await sleep_for(seconds(backoff));
@@ -125,11 +128,16 @@ asio::awaitable<void> ComponentStream::session() {
   co_await timed(asio::async_write(socket_, asio::buffer(header), asio::redirect_error(asio::use_awaitable, ec)), ec,
                  timeout, "write");
 
-  // Stanzas up to twice the configured limit are parsed so they can be answered with an
-  // error; beyond that the stream itself is at fault.
+  // Stanzas up to twice the configured limit plus 64 KiB of slack are parsed, so that one over
+  // max_stanza_bytes (measured re-serialised, which need not match its size on the wire) is
+  // still answered with a stanza error; beyond that the stream itself is at fault.
   xml::StreamParser parser({.max_stanza_bytes = config_.max_stanza_bytes * 2 + 64 * 1024, .max_depth = 32});
   std::string buf(kReadChunk, '\0');
   bool handshake_sent = false;
+  closing_ = false;
+  // Set when the parser refuses input. Events it queued before the fault are still handled
+  // (they were valid stanzas), then the stream is ended with the matching stream error.
+  std::optional<boost::system::error_code> bad_input;
 
   auto read_more = [&]() -> asio::awaitable<void> {
     std::size_t n = 0;
@@ -139,15 +147,7 @@ asio::awaitable<void> ComponentStream::session() {
       n = co_await timed(socket_.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec)),
                          ec, timeout, "handshake");
     }
-    auto fed = parser.feed(std::string_view(buf.data(), n));
-    if (!fed) {
-      metrics_.error("stream-" + fed.error().message());
-      const std::string err = "<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
-                              "</stream:error></stream:stream>";
-      boost::system::error_code ec;
-      asio::write(socket_, asio::buffer(err), ec);
-      throw std::runtime_error("bad input from the server: " + fed.error().message());
-    }
+    if (auto fed = parser.feed(std::string_view(buf.data(), n)); !fed) bad_input = fed.error();
   };
 
   for (;;) {
@@ -188,6 +188,13 @@ asio::awaitable<void> ComponentStream::session() {
         if (on_stanza_) on_stanza_(std::move(stanza));
       }
     }
+    if (bad_input) {
+      const std::string_view condition = xmpp::stream_error_condition(*bad_input);
+      // Labelled by condition: a small fixed set, unlike the parser's messages.
+      metrics_.error("stream-" + std::string(condition));
+      co_await end_with_error(condition);
+      throw std::runtime_error("bad input from the server (" + std::string(condition) + "): " + bad_input->message());
+    }
     co_await read_more();
   }
 }
@@ -199,7 +206,7 @@ asio::awaitable<void> ComponentStream::writer() {
   try {
     while ((authenticated_ || stopping_) && generation == generation_) {
       if (out_.empty()) {
-        if (stopping_) break;
+        if (stopping_ || closing_) break;
         boost::system::error_code ec;
         write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
         co_await write_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -221,8 +228,31 @@ asio::awaitable<void> ComponentStream::writer() {
   } catch (const std::exception& e) {
     spdlog::warn("component stream: write failed: {}", e.what());
   }
-  if (stopping_ || generation != generation_ || !authenticated_) close_socket();
+  if (stopping_ || closing_ || generation != generation_ || !authenticated_) close_socket();
   writing_ = false;
+}
+
+asio::awaitable<void> ComponentStream::end_with_error(std::string_view condition) {
+  std::string bytes = xmpp::stream_error_and_close(condition);
+  const auto timeout = seconds(config_.request_timeout_seconds);
+  closing_ = true;
+  if (writing_) {
+    // The writer owns the socket's write side: queue behind what it has, so no bytes
+    // interleave with a batch in progress; it closes the socket once the queue is empty.
+    out_.push_back(std::move(bytes));
+    write_signal_.cancel();
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (writing_ && std::chrono::steady_clock::now() < until) co_await sleep_for(milliseconds(10));
+    co_return;
+  }
+  // Before the handshake completed there is no writer yet.
+  boost::system::error_code ec;
+  try {
+    co_await timed(asio::async_write(socket_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec)), ec,
+                   timeout, "write");
+  } catch (const std::exception&) {
+    // The connection is dropped either way; the caller reports the bad input itself.
+  }
 }
 
 }  // namespace multiend::server

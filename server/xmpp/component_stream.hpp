@@ -1,6 +1,8 @@
 // The XEP-0114 connection to the XMPP server: connect, open the stream, authenticate with the
 // handshake digest (never logged), then read stanzas and write queued ones. On any failure it
 // reconnects with exponential backoff, forever, until stop(). Every wait has a timeout.
+// Input the parser refuses ends the stream with the matching RFC 6120 stream error
+// (restricted-xml, policy-violation, not-well-formed) and </stream:stream>, then reconnects.
 // Runs on one single-threaded io_context: that thread is the connection's strand.
 // Knows nothing of what the stanzas mean: they go to the handler.
 #pragma once
@@ -54,6 +56,8 @@ class ComponentStream {
  private:
   asio::awaitable<void> session();
   asio::awaitable<void> writer();
+  // Sends a stream error and </stream:stream> after what is queued, then closes the socket.
+  asio::awaitable<void> end_with_error(std::string_view condition);
   void close_socket();
 
   asio::io_context& ioc_;
@@ -69,6 +73,7 @@ class ComponentStream {
   std::function<void()> on_connected_;
   bool authenticated_ = false;
   bool stopping_ = false;
+  bool closing_ = false;  // this connection is being ended by us after bad input
   bool writing_ = false;
 };
 

@@ -13,7 +13,8 @@ fresh random string passed in MULTIEND_COMPONENT_SECRET only, so the log can be 
 Each scenario starts from an authenticated connection, does one thing to it and checks what the component
 did: its handshake digest (SHA-1 hex of stream id + secret), /healthz and /readyz, the
 multiend_xmpp_connected gauge, connection attempts and their spacing, the error stanzas it answers with
-(docs/protocol.md §5), whether the same TCP connection is still used, and that after any reconnect a
+(docs/protocol.md §5), the stream error it ends the stream with when it refuses input (restricted-xml,
+policy-violation, not-well-formed; docs/configuration.md), the stream limit of 2x max_stanza_bytes + 64 KiB, whether the same TCP connection is still used, and that after any reconnect a
 disco#info iq is answered correctly. The last scenarios send SIGTERM (exit 0 within shutdown_grace_seconds,
 ``</stream:stream>`` seen by the server) and search the whole log for the secret and every digest.
 
@@ -224,7 +225,7 @@ class FakeServer:
     """Accepts the component's connections and plays the XMPP server.
 
     mode decides how a handshake is answered: 'accept' (after `gate` is open), 'not-authorized' (stream
-    error), 'silent' (never answered). header_id=False sends a stream header without id.
+    error), 'silent' (never answered), 'comment' (an XML comment: restricted XML). header_id=False sends a stream header without id.
     """
 
     def __init__(self, secret: str) -> None:
@@ -355,6 +356,9 @@ class FakeServer:
     async def _answer_handshake(self, conn: FakeConn, good: bool) -> None:
         mode = self.mode if good else "not-authorized"
         if mode == "silent":
+            return
+        if mode == "comment":  # restricted XML before the stream is authenticated
+            await conn.send("<!-- no handshake for you -->")
             return
         if mode == "not-authorized":
             await conn.send("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
@@ -613,14 +617,26 @@ class Ctx:
         check(self.server.current() is conn and self.server.conns[-1] is conn,
               f"{what}: the component reconnected (connections: {self.server.conns[-3:]})")
 
-    async def drop_and_recover(self, inject: Callable[[FakeConn], Awaitable[None]], what: str) -> FakeConn:
-        """Injects a fault into the authenticated stream; checks drop, liveness, not-ready, reconnect, disco."""
+    async def drop_and_recover(self, inject: Callable[[FakeConn], Awaitable[None]], what: str,
+                               stream_error: Optional[str] = None) -> FakeConn:
+        """Injects a fault into the authenticated stream; checks drop, liveness, not-ready, reconnect, disco.
+
+        stream_error: the condition the component must answer with (then followed by </stream:stream>);
+        None when the fault is the server ending the stream, which the component must not answer with an error.
+        """
         conn = await self.authed()
         self.server.gate.clear()  # hold the next handshake so not-ready can be observed
         try:
             t0 = time.monotonic()
             await inject(conn)
             check(await conn.wait_done(8), f"{what}: the component kept the stream open for 8 s")
+            if stream_error is not None:
+                check(conn.stream_errors == [stream_error],
+                      f"{what}: the component's stream errors were {conn.stream_errors}, want [{stream_error!r}]")
+                check(conn.saw_close, f"{what}: no </stream:stream> after the <{stream_error}/> stream error")
+                check(conn.parse_error is None, f"{what}: the component's output did not parse: {conn.parse_error}")
+            else:
+                check(not conn.stream_errors, f"{what}: the component sent a stream error {conn.stream_errors}")
             if not conn.closed_by_us:
                 self.note(f"dropped in {conn.done_at - t0:.2f}s"
                           + (f", stream error <{conn.stream_errors[0]}/>" if conn.stream_errors else "")
@@ -759,28 +775,61 @@ async def sc_unanswered(ctx: Ctx) -> None:
     await ctx.disco_ok(new, "after the server answered again")
 
 
+@scenario("handshake_answered_with_comment")
+async def sc_handshake_comment(ctx: Ctx) -> None:
+    """A comment instead of the handshake answer: <restricted-xml/> and </stream:stream>, then a retry."""
+    conn = await ctx.authed()
+    ctx.server.mode = "comment"
+    try:
+        conn.close()
+        first = None
+        deadline = time.monotonic() + MAX_BACKOFF + 4
+        while time.monotonic() < deadline and first is None:
+            first = next((c for c in ctx.server.conns if c.n > conn.n and c.handshake), None)
+            await asyncio.sleep(0.02)
+        check(first is not None, "no reconnect after the drop")
+        check(await first.wait_done(5), "the component kept a stream open after a comment in the handshake")
+        check(first.stream_errors == ["restricted-xml"],
+              f"the component's stream errors were {first.stream_errors}, want ['restricted-xml']")
+        check(first.saw_close, "no </stream:stream> after <restricted-xml/>")
+        check(ctx.h.component_alive(), "the component exited")
+    finally:
+        ctx.server.mode = "accept"
+    new = await ctx.server.wait_authenticated(MAX_BACKOFF + 6, after=conn.n)
+    await ctx.disco_ok(new, "after the server answered properly again")
+
+
 # --- faults after authentication: the stream is dropped and comes back ---------------------------------
 
-def _after_auth(name: str, payload: Callable[[], str], doc: str) -> None:
+def _after_auth(name: str, payload: Callable[[], str], condition: str, doc: str) -> None:
     async def fn(ctx: Ctx) -> None:
         async def inject(conn: FakeConn) -> None:
             await conn.send(payload())
-        await ctx.drop_and_recover(inject, name)
+        await ctx.drop_and_recover(inject, name, stream_error=condition)
     fn.__doc__ = doc
     scenario(name)(fn)
 
 
-_after_auth("after_auth_garbage", lambda: "<<<not xml", "'<<<not xml' after the handshake: drop, stay up, reconnect.")
-_after_auth("after_auth_dtd", lambda: "<!DOCTYPE stream [<!ENTITY boom 'boom'>]>",
-            "A DTD after the handshake: drop, stay up, reconnect.")
-_after_auth("after_auth_comment", lambda: "<!-- a comment -->", "A comment after the handshake: drop, stay up, reconnect.")
+# RFC 6120 §4.9.3: restricted XML (§11.1) is <restricted-xml/>, our size and depth limits are
+# <policy-violation/>, anything else the parser refuses is <not-well-formed/>.
+_after_auth("after_auth_garbage", lambda: "<<<not xml", "not-well-formed",
+            "'<<<not xml' after the handshake: <not-well-formed/>, drop, stay up, reconnect.")
+_after_auth("after_auth_dtd", lambda: "<!DOCTYPE stream [<!ENTITY boom 'boom'>]>", "restricted-xml",
+            "A DTD after the handshake: <restricted-xml/>, drop, stay up, reconnect.")
+_after_auth("after_auth_comment", lambda: "<!-- a comment -->", "restricted-xml",
+            "A comment after the handshake: <restricted-xml/>, drop, stay up, reconnect.")
+_after_auth("after_auth_pi", lambda: "<?frobnicate now?>", "restricted-xml",
+            "A processing instruction after the handshake: <restricted-xml/>, drop, stay up, reconnect.")
 _after_auth("after_auth_entity", lambda: f"<message from='{ALICE}' to='{COMPONENT}' id='e'><body>&boom;</body></message>",
-            "An undeclared entity reference in a stanza: drop, stay up, reconnect.")
+            "restricted-xml", "An undeclared entity reference in a stanza: <restricted-xml/>, drop, stay up, reconnect.")
+_after_auth("after_auth_too_deep",
+            lambda: f"<message from='{ALICE}' to='{COMPONENT}' id='d'>" + "<a>" * 40 + "</a>" * 40 + "</message>",
+            "policy-violation", "A stanza nested 40 deep (limit 32): <policy-violation/>, drop, stay up, reconnect.")
 
 
 @scenario("after_auth_oversized")
 async def sc_after_auth_oversized(ctx: Ctx) -> None:
-    """A stanza past the stream limit (> 2x max_stanza_bytes, and past the parser's 64 KiB slack): drop."""
+    """A stanza past the stream limit (> 2x max_stanza_bytes + 64 KiB of slack): <policy-violation/>, drop."""
     size = STREAM_HARD_LIMIT + 16 * 1024
 
     async def inject(conn: FakeConn) -> None:
@@ -795,7 +844,7 @@ async def sc_after_auth_oversized(ctx: Ctx) -> None:
             sent += len(chunk)
         await conn.send("</body></message>")
 
-    await ctx.drop_and_recover(inject, "after_auth_oversized")
+    await ctx.drop_and_recover(inject, "after_auth_oversized", stream_error="policy-violation")
     ctx.note(f"{size} bytes; max_stanza_bytes {MAX_STANZA}")
 
 
@@ -931,6 +980,33 @@ async def sc_stanza_past_2x(ctx: Ctx) -> None:
     new = await ctx.server.wait_authenticated(MAX_BACKOFF + 6, after=conn.n)
     await ctx.disco_ok(new, "after the drop")
     ctx.note(f"{size} B (3x) dropped the stream")
+
+
+def _message_of_size(sid: str, total: int) -> str:
+    """A message stanza of exactly `total` bytes (ASCII), padded in its payload."""
+    head = (f"<message from='{ALICE}' to='{COMPONENT}' id='{sid}' type='normal'>"
+            f"<encrypted xmlns='{NS_OMEMO}'><header sid='1'/><payload>")
+    tail_ = f"</payload></encrypted><origin-id xmlns='urn:xmpp:sid:0' id='{sid}'/></message>"
+    return head + "A" * (total - len(head) - len(tail_)) + tail_
+
+
+@scenario("stanza_at_stream_limit")
+async def sc_stanza_at_stream_limit(ctx: Ctx) -> None:
+    """A stanza of exactly 2x max_stanza_bytes + 64 KiB bytes: still parsed, answered not-acceptable, stream up."""
+    conn = await ctx.authed()
+    sid = new_id()
+    r = await conn.request(_message_of_size(sid, STREAM_HARD_LIMIT), sid, timeout=8)
+    expect_error(r, [("modify", "not-acceptable")], f"a {STREAM_HARD_LIMIT}-byte message")
+    await ctx.still_up(conn, "after a stanza at the stream limit")
+    ctx.note(f"{STREAM_HARD_LIMIT} B answered")
+
+
+@scenario("stanza_one_byte_past_stream_limit")
+async def sc_stanza_past_stream_limit(ctx: Ctx) -> None:
+    """One byte more than 2x max_stanza_bytes + 64 KiB: <policy-violation/>, </stream:stream>, reconnect."""
+    async def inject(conn: FakeConn) -> None:
+        await conn.send(_message_of_size(new_id(), STREAM_HARD_LIMIT + 1))
+    await ctx.drop_and_recover(inject, "stanza_one_byte_past_stream_limit", stream_error="policy-violation")
 
 
 @scenario("interleaved_bad_and_good")
