@@ -401,6 +401,47 @@ def scenario_tampered_and_replayed(bed: Bed) -> None:
     check(messages(b.sync())[-1]["id"] == after["id"], "bob cannot read alice after the tampering")
 
 
+def scenario_prekeys_refilled(bed: Bed) -> None:
+    """When others claim most one-time prekeys, the device publishes fresh ones: live on the
+    component's prekeys-low notice, and on the next start when it missed the notice."""
+    c = bed.devices["carol"][0]
+    unclaimed = (f"SELECT count(*) FROM prekeys WHERE owner = '{c.jid}' AND device_id = {c.device} "
+                 f"AND claimed_by IS NULL")
+
+    async def claim(n: int) -> None:
+        gate = asyncio.Semaphore(16)
+
+        async def one(i: int) -> None:
+            async with gate:
+                async with xmpp_client.Client(bed.env, "mallory", f"claimer{i}-{time.time_ns()}") as m:
+                    await m.fetch_bundle(bed.env.node_jid("carol"), c.device)
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+
+    # Offline: the notice goes nowhere; the next start sees fewer than 25 and refills.
+    before = int(bed.psql(unclaimed))
+    asyncio.run(claim(before - 20))
+    check(int(bed.psql(unclaimed)) == 20, f"unclaimed after claiming: {bed.psql(unclaimed)}")
+    c.sync()
+    check(int(bed.psql(unclaimed)) >= 100, f"not refilled on start: {bed.psql(unclaimed)} unclaimed")
+    # Online: listen acts on the component's headline.
+    p = subprocess.Popen([str(bed.cli), "listen", "--state", str(c.state), "--seconds", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        asyncio.run(claim(int(bed.psql(unclaimed)) - 20))
+        deadline = time.time() + 15
+        while time.time() < deadline and int(bed.psql(unclaimed)) < 25:
+            time.sleep(0.2)
+        check(int(bed.psql(unclaimed)) >= 25, f"not refilled while online: {bed.psql(unclaimed)} unclaimed")
+    finally:
+        p.terminate()
+        p.communicate(timeout=30)
+    # Sessions still build from the new prekeys.
+    check(bed.devices["bob"][0].send(["carol"], "after the refill")["id"], "send failed")
+    check([e["body"] for e in c.sync()] == ["after the refill"], "carol could not read it")
+
+
 def scenario_bad_input(bed: Bed) -> None:
     """Wrong password, unreachable server, untrusted certificate, unknown recipient."""
     a = bed.devices["alice"][0]
@@ -440,6 +481,7 @@ SCENARIOS: List[Callable[[Bed], None]] = [
     scenario_killed_sender_exactly_once,
     scenario_live_listen_and_forgery,
     scenario_tampered_and_replayed,
+    scenario_prekeys_refilled,
     scenario_bad_input,
     scenario_archive_holds_ciphertext_only,
 ]
