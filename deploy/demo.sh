@@ -56,10 +56,11 @@ set -a
 . "$WORK/testbed/env"
 set +a
 
+HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$WORK/component.json" <<EOF
 {"xmpp_host": "$MULTIEND_XMPP_HOST", "component_port": $MULTIEND_COMPONENT_PORT,
  "component_domain": "$MULTIEND_COMPONENT_DOMAIN", "user_domain": "$MULTIEND_USER_DOMAIN",
- "database_url": "$MULTIEND_PG_URL", "http_address": "127.0.0.1:0", "log_level": "info"}
+ "database_url": "$MULTIEND_PG_URL", "http_address": "127.0.0.1:$HTTP_PORT", "log_level": "info"}
 EOF
 "$COMPONENT" --config "$WORK/component.json" >"$WORK/component.log" 2>&1 &
 COMPONENT_PID=$!

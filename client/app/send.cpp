@@ -207,7 +207,9 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       auto tx = device_.store().begin();
       auto outcome = encrypt_for(device_, plan.devices, plan.bundles, body, now);
       for (const auto& [a, ec] : outcome.failed) plan.skipped.emplace_back(a, "encryption failed: " + ec.message());
-      stanza = component::archive_message(options_.component, id, origin_id, outcome.message);
+      std::vector<omemo::DeviceAddress> excluded;
+      for (const auto& sk : plan.skipped) excluded.push_back(sk.first);
+      stanza = component::archive_message(options_.component, id, origin_id, outcome.message, excluded);
       device_.store().outbox().put(outbox_entry(origin_id, stanza, body, recipients, now));
       tx.commit();
       report.devices = std::move(outcome.encrypted_for);

@@ -242,13 +242,18 @@ std::optional<Archived> parse_fanout(const Element& stanza, const std::string& c
 }
 
 Element archive_message(const std::string& component, const std::string& id, const std::string& origin_id,
-                        const omemo::EncryptedMessage& encrypted) {
+                        const omemo::EncryptedMessage& encrypted, const std::vector<omemo::DeviceAddress>& excluded) {
   Element m("message");
   m.set_attr("to", component);
   m.set_attr("type", "normal");
   m.set_attr("id", id);
   m.add_child(omemo::encrypted_to_xml(encrypted));
   m.add_child(Element("origin-id", ns(xmpp::kSidNs))).set_attr("id", origin_id);
+  if (!excluded.empty()) {
+    auto& ex = m.add_child(Element("excluded", ns(xmpp::kMultiendNs)));
+    for (const auto& d : excluded)
+      ex.add_child(Element("device", ns(xmpp::kMultiendNs))).set_attr("jid", d.jid).set_attr("id", std::to_string(d.device));
+  }
   m.add_child(Element("store", ns(xmpp::kHintsNs)));
   return m;
 }

@@ -75,9 +75,11 @@ std::optional<Archived> parse_mam_result(const xml::Element& stanza, const std::
 // A live fan-out headline from the component, or nullopt.
 std::optional<Archived> parse_fanout(const xml::Element& stanza, const std::string& component);
 
-// What a client sends to be archived and fanned out.
+// What a client sends to be archived and fanned out. `excluded`: devices left out on purpose
+// (trust decisions, no usable bundle), which the component's coverage check then accepts.
 xml::Element archive_message(const std::string& component, const std::string& id, const std::string& origin_id,
-                             const omemo::EncryptedMessage& encrypted);
+                             const omemo::EncryptedMessage& encrypted,
+                             const std::vector<omemo::DeviceAddress>& excluded = {});
 
 // The component's answers to an archive_message.
 struct Receipt {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "protocol/omemo/bundle.hpp"
 #include "protocol/omemo/constants.hpp"
 #include "protocol/omemo/encrypted_element.hpp"
 #include "protocol/xml/serializer.hpp"
@@ -103,6 +104,21 @@ asio::awaitable<void> ArchiveService::handle_message(xml::Element stanza) {
                  "more than " + std::to_string(cfg.max_recipients) + " recipients"));
     co_return;
   }
+  // Devices the sender left out on purpose (distrusted, or unverified once the user verified
+  // others) count as covered: the check exists to catch devices the sender did not know of,
+  // not to overrule its trust decisions.
+  std::vector<std::pair<std::string, std::uint32_t>> excluded;
+  if (const xml::Element* ex = stanza.child("excluded", xmpp::kMultiendNs)) {
+    for (const xml::Element* d : ex->children("device", xmpp::kMultiendNs)) {
+      auto j = Jid::parse(d->attr("jid").value_or(""));
+      auto id = omemo::parse_id(d->attr("id").value_or(""));
+      if (!j || !id || excluded.size() >= omemo::kMaxKeysPerMessage) {
+        reject(error(xmpp::ErrorType::modify, "bad-request", "invalid <excluded/> device"));
+        co_return;
+      }
+      excluded.emplace_back(j->bare_string(), *id);
+    }
+  }
   // Built synchronously, before any suspension, so messages reach the group commit in the
   // order they arrived and one sender's messages keep their order in the archive. Members are
   // assigned one by one, not brace-initialised: see GroupCommit::submit on GCC 12.
@@ -116,6 +132,7 @@ asio::awaitable<void> ArchiveService::handle_message(xml::Element stanza) {
   record.sender_device = enc->sid;
   for (const auto& g : enc->groups)
     for (const auto& k : g.keys) record.keyed_devices.emplace_back(g.jid, k.rid);
+  for (auto& e : excluded) record.keyed_devices.push_back(std::move(e));
   std::sort(record.keyed_devices.begin(), record.keyed_devices.end());
 
   // GCC 12 frees coroutine frames wrongly when co_return sits inside a try block that

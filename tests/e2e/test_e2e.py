@@ -33,6 +33,13 @@ import xmpp_client  # noqa: E402  (the integration suite's raw XMPP client)
 USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory"
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Failure(AssertionError):
     pass
 
@@ -129,7 +136,7 @@ class Bed:
     def start_component(self) -> None:
         cfg = {"xmpp_host": self.env.host, "component_port": self.env.component_port,
                "component_domain": self.env.component_domain, "user_domain": self.env.user_domain,
-               "database_url": self.env.pg_url, "http_address": "127.0.0.1:0", "log_level": "info"}
+               "database_url": self.env.pg_url, "http_address": f"127.0.0.1:{free_port()}", "log_level": "info"}
         (self.work / "component.json").write_text(json.dumps(cfg))
         env = dict(os.environ, MULTIEND_COMPONENT_SECRET=self.env.component_secret)
         self.comp_log = open(self.work / "component.log", "a")
@@ -401,6 +408,51 @@ def scenario_tampered_and_replayed(bed: Bed) -> None:
     check(messages(b.sync())[-1]["id"] == after["id"], "bob cannot read alice after the tampering")
 
 
+def scenario_trust_and_changed_identity(bed: Bed) -> None:
+    """Distrusted devices get no keys; verifying one device ends blind trust for that contact;
+    a known device id presenting a new identity key is refused and reported."""
+    a = bed.devices["alice"][0]
+    b1, b2 = bed.devices["bob"]
+
+    def targets(s: Dict[str, Any]) -> set:
+        return {(x["jid"], x["device"]) for x in s["devices"]}
+
+    out = a.run("distrust", b1.jid, str(b2.device))
+    check(out[0]["trust"] == "distrusted", f"distrust printed {out}")
+    s = a.send(["bob"], "not for bob2")
+    check((b2.jid, b2.device) not in targets(s) and (b1.jid, b1.device) in targets(s), f"sent to {s}")
+    check(any(x["device"] == b2.device and x["reason"] == "distrusted" for x in s["skipped"]), f"skipped {s}")
+    check({e["id"]: e for e in b2.sync()}[s["id"]]["type"] == "undecryptable", "bob2 read a message not meant for it")
+    out = a.run("trust", b1.jid, str(b1.device))
+    check(out[0]["trust"] == "verified" and out[0]["fingerprint"], f"trust printed {out}")
+    b3 = Cli(bed, "bob3", "bob")
+    b3.init()
+    s = a.send(["bob"], "only verified devices")
+    check((b3.jid, b3.device) not in targets(s), "an unverified new device got a key after bob1 was verified")
+    a.run("trust", b3.jid, str(b3.device))
+    s = a.send(["bob"], "bob3 verified now")
+    check((b3.jid, b3.device) in targets(s), f"bob3 verified but skipped: {s}")
+    listed = {d["device"]: d["trust"] for d in a.run("devices", "--of", b1.jid)}
+    check(listed.get(b1.device) == "verified" and listed.get(b2.device) == "distrusted", f"devices: {listed}")
+
+    # Someone (a compromised account or server) speaks as bob1's device id with another key.
+    async def impostor() -> str:
+        async with xmpp_client.Client(bed.env, "bob", "impostor") as c:
+            d = await xmpp_client.Device.create(c, device_id=b1.device)
+            recips = [(x.jid, x.device) for x in bed.devices["alice"]] + [(b2.jid, b2.device), (b3.jid, b3.device)]
+            enc = await d.encrypt(b"trust me", recips)
+            _, _, stanza_id = await c.send_and_wait(enc)
+            return stanza_id
+
+    sid = asyncio.run(impostor())
+    got = {e["id"]: e for e in a.sync()}
+    check(got[sid]["type"] == "undecryptable" and got[sid]["reason"].startswith("identity-changed"),
+          f"alice accepted a new identity key for bob1: {got.get(sid)}")
+    # The real bob1 still gets through: the refused key exchange left its session untouched.
+    s = b1.send(["alice"], "the real bob1")
+    check([e["body"] for e in a.sync() if e["id"] == s["id"]] == ["the real bob1"], "alice lost bob1's session")
+
+
 def scenario_prekeys_refilled(bed: Bed) -> None:
     """When others claim most one-time prekeys, the device publishes fresh ones: live on the
     component's prekeys-low notice, and on the next start when it missed the notice."""
@@ -482,6 +534,7 @@ SCENARIOS: List[Callable[[Bed], None]] = [
     scenario_live_listen_and_forgery,
     scenario_tampered_and_replayed,
     scenario_prekeys_refilled,
+    scenario_trust_and_changed_identity,
     scenario_bad_input,
     scenario_archive_holds_ciphertext_only,
 ]
