@@ -99,6 +99,9 @@ void cmd_send(const Common& c, const std::vector<std::string>& to, const std::op
   run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
              [&](Client& client) -> asio::awaitable<void> {
                co_await start(client);
+               // Read what arrived first: a pending key exchange from a recipient is then
+               // answered in its session instead of crossing it with a new one.
+               co_await client.catch_up({}, {});
                report = co_await client.send(to, body, {});
              });
   nlohmann::json devices = nlohmann::json::array(), skipped = nlohmann::json::array();
