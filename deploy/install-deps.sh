@@ -1,18 +1,33 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of Multiend from Debian 12 packages.
 # Idempotent: packages already present are skipped; apt-get runs only when something is missing.
+#
+#   deploy/install-deps.sh               everything: build, tests, test servers, tools
+#   deploy/install-deps.sh --build-only  what `cmake` needs for the component and the client
+#                                        (deploy/docker/Dockerfile's build stage)
 set -euo pipefail
 
-PKGS=(
-  # build
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+BUILD_PKGS=(
+  build-essential cmake ninja-build pkg-config
   libboost1.81-dev libsodium-dev libssl-dev libexpat1-dev
   libprotobuf-dev protobuf-compiler libpqxx-dev libsqlite3-dev
-  nlohmann-json3-dev doctest-dev libspdlog-dev libcli11-dev libbenchmark-dev prometheus-cpp-dev
+  nlohmann-json3-dev doctest-dev libspdlog-dev libcli11-dev prometheus-cpp-dev
+)
+OTHER_PKGS=(
+  # fuzzing and benchmarks
+  clang libclang-rt-14-dev libbenchmark-dev
   # test peers and services
   python3 python3-twomemo python3-omemo python3-xmlschema python3-nacl python3-slixmpp
   postgresql prosody lua-unbound openssl ca-certificates
+  ejabberd                # deploy/testbed up --server ejabberd (ejabberd 23.01)
+  docker-compose          # deploy/docker/check.sh: `docker-compose config` (no engine needed)
 )
+
+case "${1:-}" in
+  "") PKGS=("${BUILD_PKGS[@]}" "${OTHER_PKGS[@]}") ;;
+  --build-only) PKGS=("${BUILD_PKGS[@]}") ;;
+  *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do
