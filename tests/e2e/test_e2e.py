@@ -30,7 +30,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 import xmpp_client  # noqa: E402  (the integration suite's raw XMPP client)
 
-USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory"
+USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar peggy"
 
 
 def free_port() -> int:
@@ -99,6 +99,32 @@ class Cli:
 
     def history(self) -> List[Dict[str, Any]]:
         return self.run("history")
+
+
+class Peer(Cli):
+    """One device of the independent twomemo-based client (tests/e2e/twomemo_xmpp_peer.py)."""
+
+    def __init__(self, bed: "Bed", name: str, user: str) -> None:
+        super().__init__(bed, name, user)
+        self.state = bed.work / f"{name}.json"
+
+    def run(self, *args: str, stdin: Optional[str] = None, expect: int = 0, timeout: float = 180,
+            state: Optional[Path] = None) -> List[Dict[str, Any]]:
+        cmd = ["/usr/bin/python3", str(HERE / "twomemo_xmpp_peer.py"), args[0], "--state", str(self.state), *args[1:]]
+        r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
+        self.bed.log(f"$ {' '.join(cmd)}\n  -> {r.returncode}\n{r.stdout}{r.stderr}")
+        if r.returncode != expect:
+            raise Failure(f"{self.name} (twomemo): {args[0]} exited {r.returncode}: {r.stderr.strip()[-500:]}")
+        check("protocol deviation" not in r.stderr, f"twomemo peer saw a protocol deviation: {r.stderr[-500:]}")
+        return [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
+
+    def init(self, **kw: Any) -> Dict[str, Any]:
+        out = self.run("init", "--jid", self.jid, "--password", f"{self.user}pw", "--server",
+                       f"{self.bed.env.host}:{self.bed.env.c2s_port}", "--ca-file", self.bed.env.ca_file,
+                       "--component", self.bed.env.component_domain)
+        check(len(out) == 1 and out[0]["type"] == "device", f"init printed {out}")
+        self.device = out[0]["device"]
+        return out[0]
 
 
 class Bed:
@@ -453,6 +479,40 @@ def scenario_trust_and_changed_identity(bed: Bed) -> None:
     check([e["body"] for e in a.sync() if e["id"] == s["id"]] == ["the real bob1"], "alice lost bob1's session")
 
 
+def scenario_interop_with_twomemo(bed: Bed) -> None:
+    """The CLI and an independent twomemo-based client exchange messages through the component
+    in both directions, key exchanges included, on mixed accounts."""
+    o1, o2 = Cli(bed, "oscar-cli", "oscar"), Peer(bed, "oscar-twomemo", "oscar")
+    p1, p2 = Peer(bed, "peggy-twomemo", "peggy"), Cli(bed, "peggy-cli", "peggy")
+    everyone = [o1, o2, p1, p2]
+    for d in everyone:
+        d.init()
+    sent = []
+    seen: Dict[str, Dict[str, Any]] = {d.name: {} for d in everyone}  # what each device printed
+    for sender, to, body in [(o1, "peggy", "cli → twomemo (key exchange)"), (p1, "oscar", "twomemo → cli (key exchange)"),
+                             (o1, "peggy", "cli → twomemo again"), (p1, "oscar", "twomemo → cli again"),
+                             (o2, "peggy", "twomemo own-account → both"), (p2, "oscar", "cli → both of oscar")]:
+        s = sender.send([to], body)
+        want = {(d.jid, d.device) for d in everyone if d is not sender and d.jid in (sender.jid, f"{to}@{bed.env.user_domain}")}
+        got = {(x["jid"], x["device"]) for x in s["devices"]}
+        check(got == want, f"{sender.name} encrypted for {sorted(got)}, expected {sorted(want)}")
+        sent.append((s["id"], sender, body))
+        for d in everyone:
+            if d is not sender:
+                for e in d.sync():
+                    seen[d.name][e["id"]] = e
+    for d in everyone:
+        for sid, sender, body in sent:
+            if sender is d:
+                continue
+            e = seen[d.name].get(sid)
+            check(e is not None and e["type"] == "message" and e["body"] == body and e["from_device"] == sender.device,
+                  f"{d.name} printed {e} for {body!r}")
+    for d in (o1, p2):  # and the CLI devices hold all of it, their own included, in one order
+        check([(e["id"], e["body"]) for e in d.history()] == [(sid, body) for sid, _, body in sent],
+              f"{d.name} history differs")
+
+
 def scenario_prekeys_refilled(bed: Bed) -> None:
     """When others claim most one-time prekeys, the device publishes fresh ones: live on the
     component's prekeys-low notice, and on the next start when it missed the notice."""
@@ -533,6 +593,7 @@ SCENARIOS: List[Callable[[Bed], None]] = [
     scenario_killed_sender_exactly_once,
     scenario_live_listen_and_forgery,
     scenario_tampered_and_replayed,
+    scenario_interop_with_twomemo,
     scenario_prekeys_refilled,
     scenario_trust_and_changed_identity,
     scenario_bad_input,
