@@ -79,25 +79,28 @@ class Component {
     asio::co_spawn(ioc_, periodic(seconds(5), [this]() -> asio::awaitable<void> { co_await probe_database(); }), asio::detached);
     // Retention and pruning also run right away: a component restarted more often than the
     // interval (deployments, crashes) would otherwise never run them.
-    asio::co_spawn(ioc_, periodic(seconds(config_.retention_interval_seconds), [this]() -> asio::awaitable<void> { co_await expire(); }, Start::now), asio::detached);
-    asio::co_spawn(ioc_, periodic(seconds(config_.prune_interval_seconds), [this]() -> asio::awaitable<void> { co_await prune(); }, Start::now), asio::detached);
+    asio::co_spawn(ioc_, periodic(seconds(config_.retention_interval_seconds), [this]() -> asio::awaitable<void> { co_await expire(); }, true), asio::detached);
+    asio::co_spawn(ioc_, periodic(seconds(config_.prune_interval_seconds), [this]() -> asio::awaitable<void> { co_await prune(); }, true), asio::detached);
   }
 
-  enum class Start { after_interval, now };
-
+  // Runs f every `every` (first at once if at_start) until stopping; a failed run is logged and
+  // retried at the next tick. Kept to one plain loop with no helper coroutine and no enum
+  // parameter: GCC 12 garbled this coroutine's parameters (and crashed) in those shapes.
   template <class F>
-  asio::awaitable<void> periodic(std::chrono::steady_clock::duration every, F f, Start start = Start::after_interval) {
-    if (start == Start::now && !stopping_) co_await run_logged(f);
-    while (co_await sleep_unless_stopped(every, stopping_)) co_await run_logged(f);
-  }
-
-  // A failed run is logged and retried at the next tick; it must not end the task.
-  template <class F>
-  static asio::awaitable<void> run_logged(F& f) {
-    try {
-      co_await f();
-    } catch (const std::exception& e) {
-      spdlog::warn("background task: {}", e.what());
+  asio::awaitable<void> periodic(std::chrono::steady_clock::duration every, F f, bool at_start = false) {
+    bool due = at_start;
+    for (;;) {
+      if (!due) {
+        const bool go_on = co_await sleep_unless_stopped(every, stopping_);
+        if (!go_on) break;
+      }
+      due = false;
+      if (stopping_) break;
+      try {
+        co_await f();
+      } catch (const std::exception& e) {
+        spdlog::warn("background task: {}", e.what());
+      }
     }
   }
 
