@@ -1,0 +1,37 @@
+// libFuzzer target for what a client reads from the network about the component
+// (client/component/component_api): every parser on one element. Oracles beyond "no crash,
+// no sanitizer report": an accepted archived message names a decimal stanza-id, and a bounce's
+// missing devices are bare JIDs.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "client/component/component_api.hpp"
+#include "protocol/xml/stream_parser.hpp"
+
+using namespace multiend;
+namespace component = multiend::client::component;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  xml::StreamLimits limits;
+  limits.max_stanza_bytes = 64 * 1024;
+  limits.max_depth = 16;
+  auto e = xml::parse_element(std::string_view(reinterpret_cast<const char*>(data), size), limits);
+  if (!e) return 0;
+  const std::string comp = "archive.localhost";
+  for (const auto& a : {component::parse_fanout(*e, comp), component::parse_mam_result(*e, comp, "q1")}) {
+    if (!a) continue;
+    if (a->stanza_id.empty() || a->stanza_id.find_first_not_of("0123456789") != std::string::npos) __builtin_trap();
+    (void)component::open_archived(*a);
+  }
+  (void)component::parse_receipt(*e, comp);
+  if (auto b = component::parse_bounce(*e, comp))
+    for (const auto& d : b->missing)
+      if (d.jid.find('/') != std::string::npos) __builtin_trap();
+  (void)component::parse_prekeys_low(*e, comp);
+  (void)component::parse_device_list_reply(*e);
+  (void)component::parse_bundles_reply(*e);
+  (void)component::parse_prekey_counts(*e);
+  (void)component::parse_mam_fin(*e);
+  return 0;
+}
