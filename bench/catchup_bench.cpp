@@ -10,14 +10,12 @@
 // (the twomemo peer) between setup and fill and time them on the same archive. One JSON line
 // per step on stdout.
 #include <CLI/CLI.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "client/app/client.hpp"
+#include "client/app/online.hpp"
 
 using namespace multiend;
 using namespace multiend::client;
@@ -33,12 +31,6 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-asio::awaitable<void> session(C2sConnection& conn, const ConnectOptions& co, Client& client,
-                              const std::function<asio::awaitable<void>(Client&)>& body) {
-  co_await conn.connect(co);
-  co_await body(client);
-}
-
 void online(Device& device, const Options& o, const std::string& user,
             const std::function<asio::awaitable<void>(Client&)>& body) {
   ConnectOptions co;
@@ -49,20 +41,11 @@ void online(Device& device, const Options& o, const std::string& user,
   co.ca_file = o.ca_file;
   co.resource = "bench-" + std::to_string(device.device_id());
   co.max_stanza_bytes = 2 * 1024 * 1024;
-  asio::io_context ioc;
-  C2sConnection conn(ioc.get_executor());
   ClientOptions copts;
   copts.component = o.component;
   copts.timeout = std::chrono::seconds(60);
   copts.clock = unix_now;
-  Client client(conn, device, std::move(copts));
-  std::exception_ptr failure;
-  asio::co_spawn(ioc, session(conn, co, client, body), [&](std::exception_ptr e) {
-    failure = e;
-    conn.close();
-  });
-  ioc.run();
-  if (failure) std::rethrow_exception(failure);
+  run_online(device, co, std::move(copts), body);
 }
 
 }  // namespace

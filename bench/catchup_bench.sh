@@ -28,9 +28,7 @@ PEER=$REPO/tests/e2e/twomemo_xmpp_peer.py
 
 WORK=$(mktemp -d /tmp/multiend-catchup.XXXXXX)
 chmod 755 "$WORK"
-COMPONENT_PID=""
 cleanup() {
-  [ -n "$COMPONENT_PID" ] && kill "$COMPONENT_PID" 2>/dev/null && wait "$COMPONENT_PID" 2>/dev/null || true
   "$REPO/deploy/testbed" down --dir "$WORK/testbed" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -42,15 +40,8 @@ set -a
 # shellcheck disable=SC1091
 . "$WORK/testbed/env"
 set +a
-HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$WORK/component.json" <<EOF
-{"xmpp_host": "$MULTIEND_XMPP_HOST", "component_port": $MULTIEND_COMPONENT_PORT,
- "component_domain": "$MULTIEND_COMPONENT_DOMAIN", "user_domain": "$MULTIEND_USER_DOMAIN",
- "database_url": "$MULTIEND_PG_URL", "http_address": "127.0.0.1:$HTTP_PORT", "log_level": "warn"}
-EOF
-"$COMPONENT" --config "$WORK/component.json" >"$WORK/component.log" 2>&1 &
-COMPONENT_PID=$!
-sleep 1
+"$REPO/deploy/testbed" start-component --dir "$WORK/testbed" --bin "$COMPONENT" --log-level warn 2>>"$WORK/testbed.log" \
+  || { cat "$WORK/testbed.log" >&2; exit 1; }
 
 SERVER="$MULTIEND_XMPP_HOST:$MULTIEND_C2S_PORT"
 ARGS=(--dir "$WORK" --server "$SERVER" --ca-file "$MULTIEND_CA_FILE" --component "$MULTIEND_COMPONENT_DOMAIN"

@@ -39,9 +39,7 @@ COMPONENT=$REPO/$BUILD/server/multiend-component
 T0=$(date +%s)
 WORK=$(mktemp -d /tmp/multiend-demo.XXXXXX)
 chmod 755 "$WORK"
-COMPONENT_PID=""
 cleanup() {
-  [ -n "$COMPONENT_PID" ] && kill "$COMPONENT_PID" 2>/dev/null && wait "$COMPONENT_PID" 2>/dev/null || true
   "$REPO/deploy/testbed" down --dir "$WORK/testbed" >/dev/null 2>&1 || true
   if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -56,16 +54,8 @@ set -a
 . "$WORK/testbed/env"
 set +a
 
-HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$WORK/component.json" <<EOF
-{"xmpp_host": "$MULTIEND_XMPP_HOST", "component_port": $MULTIEND_COMPONENT_PORT,
- "component_domain": "$MULTIEND_COMPONENT_DOMAIN", "user_domain": "$MULTIEND_USER_DOMAIN",
- "database_url": "$MULTIEND_PG_URL", "http_address": "127.0.0.1:$HTTP_PORT", "log_level": "info"}
-EOF
-"$COMPONENT" --config "$WORK/component.json" >"$WORK/component.log" 2>&1 &
-COMPONENT_PID=$!
-for _ in $(seq 100); do grep -q "authenticated as" "$WORK/component.log" && break; sleep 0.1; done
-grep -q "authenticated as" "$WORK/component.log" || { cat "$WORK/component.log" >&2; echo "demo: component did not connect" >&2; exit 1; }
+"$REPO/deploy/testbed" start-component --dir "$WORK/testbed" --bin "$COMPONENT" 2>>"$WORK/testbed.log" \
+  || { cat "$WORK/testbed.log" >&2; exit 1; }
 echo "== component $MULTIEND_COMPONENT_DOMAIN attached to $SERVER (port $MULTIEND_COMPONENT_PORT)"
 
 for u in alice bob; do printf '%spw\n' "$u" >"$WORK/$u.pw"; done

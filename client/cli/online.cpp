@@ -1,12 +1,11 @@
 #include "client/cli/online.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <fstream>
 #include <sodium.h>
 
 #include "client/app/errors.hpp"
+#include "client/app/online.hpp"
 
 namespace multiend::client::cli {
 namespace {
@@ -25,13 +24,6 @@ crypto::SecretBytes read_password(const std::string& path) {
   auto secret = password_from(text);
   sodium_memzero(text.data(), text.size());
   return secret;
-}
-
-// A named coroutine, not a lambda: a lambda's captures die with the temporary lambda object.
-asio::awaitable<void> session(C2sConnection& conn, const ConnectOptions& options, Client& client,
-                              const std::function<asio::awaitable<void>(Client&)>& body) {
-  co_await conn.connect(options);
-  co_await body(client);
 }
 
 }  // namespace
@@ -94,20 +86,11 @@ void run_online(Device& device, const ConnectionSettings& s, std::chrono::second
   // Prosody re-escapes what it forwards; leave room for a full-size stanza from a peer.
   options.max_stanza_bytes = 2 * 1024 * 1024;
 
-  asio::io_context ioc;
-  C2sConnection conn(ioc.get_executor());
   ClientOptions copts;
   copts.component = s.component;
   copts.timeout = timeout;
   copts.clock = unix_now;
-  Client client(conn, device, std::move(copts));
-  std::exception_ptr failure;
-  asio::co_spawn(ioc, session(conn, options, client, body), [&](std::exception_ptr e) {
-    failure = e;
-    conn.close();
-  });
-  ioc.run();
-  if (failure) std::rethrow_exception(failure);
+  client::run_online(device, options, std::move(copts), body);
 }
 
 }  // namespace multiend::client::cli
