@@ -1,9 +1,9 @@
 #include "client/app/client.hpp"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include "client/app/errors.hpp"
-#include "protocol/crypto/base64.hpp"
 #include "protocol/omemo/constants.hpp"
 #include "protocol/xmpp/namespaces.hpp"
 
@@ -18,19 +18,21 @@ std::string describe(const xmpp::StanzaError& e) {
 
 }  // namespace
 
+std::string user_bare_jid(const std::string& jid) {
+  auto j = Jid::parse(jid);
+  if (!j || j->local().empty()) throw ClientError(ErrorKind::usage, "'" + jid + "' is not a user's JID");
+  return j->bare_string();
+}
+
 Client::Client(C2sConnection& conn, Device& device, ClientOptions options)
     : conn_(conn), device_(device), options_(std::move(options)) {}
 
 std::string Client::new_id() {
   std::array<std::uint8_t, 12> raw{};
   crypto::SodiumRng().fill(raw);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : raw) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
+  std::array<char, 2 * raw.size() + 1> hex{};
+  sodium_bin2hex(hex.data(), hex.size(), raw.data(), raw.size());
+  return std::string(hex.data(), 2 * raw.size());
 }
 
 asio::awaitable<xml::Element> Client::request(xml::Element iq) {
@@ -102,21 +104,8 @@ asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> Client::fetch_bundles(
 }
 
 asio::awaitable<std::map<std::uint32_t, crypto::Ed25519Public>> Client::fetch_identities(const std::string& bare_jid) {
-  xml::Element iq("iq");
-  iq.set_attr("type", "get");
-  iq.set_attr("to", component::node_jid(bare_jid, options_.component));
-  iq.add_child(xml::Element("identity", std::string(xmpp::kMultiendNs)));
-  auto reply = co_await request(std::move(iq));
-  std::map<std::uint32_t, crypto::Ed25519Public> out;
-  const xml::Element* idn = reply.child("identity", xmpp::kMultiendNs);
-  if (component::iq_error(reply) || !idn) co_return out;
-  for (const xml::Element* d : idn->children("device", xmpp::kMultiendNs)) {
-    auto id = omemo::parse_id(d->attr("id").value_or(""));
-    auto raw = crypto::base64_decode(d->attr("ik").value_or(""));
-    if (!id || !raw || raw->size() != 32) continue;
-    out.emplace(*id, crypto::Ed25519Public::from(*raw));
-  }
-  co_return out;
+  auto reply = co_await request(component::get_identities(component::node_jid(bare_jid, options_.component)));
+  co_return component::parse_identities(reply);
 }
 
 asio::awaitable<bool> Client::remove_device(std::uint32_t device) {

@@ -38,6 +38,9 @@ struct CatchUpReport {
   std::size_t stored = 0;   // new history entries
 };
 
+// "Bob@Example.org/x" → "bob@example.org"; ClientError(usage) for anything but a user's JID.
+std::string user_bare_jid(const std::string& jid);
+
 using MessageSink = std::function<void(const HistoryEntry&)>;
 using ProgressSink = std::function<void(std::size_t done)>;
 

@@ -125,15 +125,14 @@ Received Device::receive_in_savepoint(const component::Archived& archived, std::
     // the receipt, the outbox still has it, and the archive now proves it was stored.
     const xml::Element* origin = archived.message.child("origin-id", xmpp::kSidNs);
     const std::string origin_id(origin ? origin->attr("id").value_or("") : "");
-    for (const auto& o : store_->outbox().pending())
-      if (!origin_id.empty() && o.origin_id == origin_id) {
-        store_->outbox().remove(o.origin_id);
-        e.type = EntryType::message;
-        e.body = o.body;
-        e.to = o.recipients;
-        r.entry = std::move(e);
-        return r;
-      }
+    if (auto o = origin_id.empty() ? std::nullopt : store_->outbox().find(origin_id)) {
+      store_->outbox().remove(o->origin_id);
+      e.type = EntryType::message;
+      e.body = o->body;
+      e.to = o->recipients;
+      r.entry = std::move(e);
+      return r;
+    }
     e.reason = "sent-by-this-device: its plaintext was not kept";
     r.entry = std::move(e);
     return r;

@@ -23,12 +23,6 @@ omemo::DeviceAddress address(const std::string& jid, std::uint32_t device) {
   return a;
 }
 
-std::string normalise(const std::string& jid) {
-  auto j = Jid::parse(jid);
-  if (!j || j->local().empty()) throw ClientError(ErrorKind::usage, "'" + jid + "' is not a user's JID");
-  return j->bare_string();
-}
-
 // Encrypts once for every planned device. The caller holds the transaction.
 omemo::EncryptOutcome encrypt_for(Device& device, const std::vector<omemo::DeviceAddress>& devices,
                                   const std::map<omemo::DeviceAddress, omemo::Bundle>& bundles,
@@ -106,7 +100,7 @@ asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::str
       omemo::DeviceAddress a = address(user, d.id);
       if (trust.trust_of(user, d.id) == Trust::distrusted) {
         plan.skipped.emplace_back(a, "distrusted");
-      } else if (device_.store().load_session(a)) {
+      } else if (device_.store().has_session(a)) {
         if (trust.usable(user, d.id))
           plan.devices.push_back(a);
         else
@@ -181,7 +175,7 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
   if (removed_) throw ClientError(ErrorKind::refused, "this device was removed from the account; it cannot send");
   std::vector<std::string> recipients;
   for (const auto& t : to) {
-    std::string n = normalise(t);
+    std::string n = user_bare_jid(t);
     if (std::find(recipients.begin(), recipients.end(), n) == recipients.end()) recipients.push_back(n);
   }
   if (recipients.empty()) throw ClientError(ErrorKind::usage, "no recipient");
@@ -279,7 +273,7 @@ asio::awaitable<void> Client::send_empty(const std::vector<omemo::DeviceAddress>
   for (const auto& a : to) {
     if (std::find(devices.begin(), devices.end(), a) != devices.end()) continue;
     devices.push_back(a);
-    if (!device_.store().load_session(a)) need[a.jid].push_back(a.device);
+    if (!device_.store().has_session(a)) need[a.jid].push_back(a.device);
   }
   std::map<omemo::DeviceAddress, omemo::Bundle> bundles;
   for (const auto& [jid, ids] : need) {

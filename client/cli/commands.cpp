@@ -29,12 +29,6 @@ std::unique_ptr<Opened> open_state(const Common& c) {
   return o;
 }
 
-std::string bare(const std::string& jid) {
-  auto j = Jid::parse(jid);
-  if (!j || j->local().empty()) throw ClientError(ErrorKind::usage, "'" + jid + "' is not a user's JID");
-  return j->bare_string();
-}
-
 void print_message(const HistoryEntry& e) { emit(message_json(e)); }
 
 // Maintenance every online command starts with: bundle, prekeys, outbox.
@@ -112,7 +106,7 @@ void cmd_send(const Common& c, const std::vector<std::string>& to, const std::op
     skipped.push_back(j);
   }
   std::vector<std::string> recipients;
-  for (const auto& t : to) recipients.push_back(bare(t));
+  for (const auto& t : to) recipients.push_back(user_bare_jid(t));
   emit({{"type", "sent"}, {"id", report.stanza_id}, {"to", recipients}, {"devices", devices}, {"skipped", skipped},
         {"resent", report.resent}});
 }
@@ -148,14 +142,14 @@ void cmd_listen(const Common& c, std::optional<double> seconds, std::optional<st
 void cmd_history(const Common& c, const std::optional<std::string>& with, std::optional<std::size_t> limit) {
   auto o = open_state(c);
   std::optional<std::string> w;
-  if (with) w = bare(*with);
+  if (with) w = user_bare_jid(*with);
   for (const auto& e : o->device->store().history().list(w, limit)) print_message(e);
 }
 
 void cmd_devices(const Common& c, const std::optional<std::string>& of) {
   auto o = open_state(c);
   Device& device = *o->device;
-  const std::string jid = of ? bare(*of) : device.jid();
+  const std::string jid = of ? user_bare_jid(*of) : device.jid();
   run_online(device, o->settings, std::chrono::seconds(c.timeout_seconds), [&](Client& client) -> asio::awaitable<void> {
     co_await client.fetch_device_list(jid);
     auto identities = co_await client.fetch_identities(jid);
@@ -169,8 +163,11 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
     }
     tx.commit();
   });
-  for (const auto& d : device.store().trust().list_devices(jid)) {
+  const auto devices = device.store().trust().list_devices(jid);
+  bool own_listed = false;
+  for (const auto& d : devices) {
     const bool own = jid == device.jid() && d.device == device.device_id();
+    own_listed = own_listed || own;
     nlohmann::json j{{"type", "device"}, {"jid", jid}, {"device", d.device}, {"active", d.listed}, {"own", own}};
     j["fingerprint"] = own ? device.manager().fingerprint() : d.fingerprint;
     j["trust"] = own ? "own" : d.trust ? std::string(to_string(*d.trust)) : "unknown";
@@ -178,9 +175,7 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
     emit(j);
   }
   if (jid == device.jid()) {
-    bool listed = false;
-    for (const auto& d : device.store().trust().list_devices(jid)) listed = listed || d.device == device.device_id();
-    if (!listed)
+    if (!own_listed)
       emit({{"type", "device"}, {"jid", jid}, {"device", device.device_id()}, {"active", false}, {"own", true},
             {"fingerprint", device.manager().fingerprint()}, {"trust", "own"}});
   }
@@ -199,7 +194,7 @@ void cmd_fingerprint(const Common& c) {
 void cmd_trust(const Common& c, const std::string& jid_arg, std::uint32_t device_id, bool trust) {
   auto o = open_state(c);
   Device& device = *o->device;
-  const std::string jid = bare(jid_arg);
+  const std::string jid = user_bare_jid(jid_arg);
   if (jid == device.jid() && device_id == device.device_id())
     throw ClientError(ErrorKind::usage, "that is this device");
   if (!device.store().trust().identity_of(jid, device_id)) {

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "protocol/crypto/base64.hpp"
+
 #include "protocol/omemo/constants.hpp"
 #include "protocol/xmpp/data_form.hpp"
 #include "protocol/xmpp/datetime.hpp"
@@ -137,6 +139,25 @@ Element get_prekey_counts(const std::string& node) {
   Element e = iq("get", node);
   e.add_child(Element("prekeys", ns(xmpp::kMultiendNs)));
   return e;
+}
+
+Element get_identities(const std::string& node) {
+  Element e = iq("get", node);
+  e.add_child(Element("identity", ns(xmpp::kMultiendNs)));
+  return e;
+}
+
+std::map<std::uint32_t, crypto::Ed25519Public> parse_identities(const Element& reply) {
+  std::map<std::uint32_t, crypto::Ed25519Public> out;
+  const Element* idn = reply.child("identity", xmpp::kMultiendNs);
+  if (iq_error(reply) || !idn) return out;
+  for (const Element* d : idn->children("device", xmpp::kMultiendNs)) {
+    auto id = omemo::parse_id(d->attr("id").value_or(""));
+    auto raw = crypto::base64_decode(d->attr("ik").value_or(""), 64);
+    if (!id || !raw || raw->size() != crypto::Ed25519Public::size()) continue;
+    out.emplace(*id, crypto::Ed25519Public::from(*raw));
+  }
+  return out;
 }
 
 std::optional<xmpp::StanzaError> iq_error(const Element& reply) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/crypto/ed25519.hpp"
 #include "protocol/error.hpp"
 #include "protocol/jid.hpp"
 #include "protocol/omemo/bundle.hpp"
@@ -38,6 +39,8 @@ xml::Element get_device_list(const std::string& node);
 // One request for several bundles; empty `devices` asks for all (one prekey claimed each).
 xml::Element get_bundles(const std::string& node, const std::vector<std::uint32_t>& devices);
 xml::Element get_prekey_counts(const std::string& node);
+// Identity keys of a user's devices, read without claiming a one-time prekey.
+xml::Element get_identities(const std::string& node);
 
 // The device list in an items result; an empty list for cancel/item-not-found (no devices).
 Result<omemo::DeviceList> parse_device_list_reply(const xml::Element& iq);
@@ -50,6 +53,8 @@ struct BundlesReply {
 Result<BundlesReply> parse_bundles_reply(const xml::Element& iq);
 // device id → remaining unclaimed prekeys.
 Result<std::map<std::uint32_t, std::uint32_t>> parse_prekey_counts(const xml::Element& iq);
+// device id → Ed25519 identity key; entries that fail to parse are left out; empty on an error.
+std::map<std::uint32_t, crypto::Ed25519Public> parse_identities(const xml::Element& iq);
 // The error an iq result carries, if it is an error.
 std::optional<xmpp::StanzaError> iq_error(const xml::Element& iq);
 

@@ -25,23 +25,36 @@ void OutboxStore::remove(std::string_view origin_id) {
   });
 }
 
+namespace {
+
+OutboxEntry read_entry(sqlite::Database& db, sqlite::Query& q) {
+  OutboxEntry e;
+  e.origin_id = q.text(0);
+  e.stanza = q.text(1);
+  e.body = q.text(2);
+  auto recipients = nlohmann::json::parse(q.text(3), nullptr, false);
+  if (!recipients.is_array()) db.corrupt("outbox recipients");
+  for (const auto& r : recipients) {
+    if (!r.is_string()) db.corrupt("outbox recipients");
+    e.recipients.push_back(r.get<std::string>());
+  }
+  e.created_us = q.int64(4);
+  return e;
+}
+
+}  // namespace
+
+std::optional<OutboxEntry> OutboxStore::find(std::string_view origin_id) {
+  auto q = db_.query("SELECT origin_id, stanza, body, recipients, created_us FROM outbox WHERE origin_id = ?1");
+  q.bind(1, origin_id);
+  if (!q.step()) return std::nullopt;
+  return read_entry(db_, q);
+}
+
 std::vector<OutboxEntry> OutboxStore::pending() {
   std::vector<OutboxEntry> out;
   auto q = db_.query("SELECT origin_id, stanza, body, recipients, created_us FROM outbox ORDER BY created_us");
-  while (q.step()) {
-    OutboxEntry e;
-    e.origin_id = q.text(0);
-    e.stanza = q.text(1);
-    e.body = q.text(2);
-    auto recipients = nlohmann::json::parse(q.text(3), nullptr, false);
-    if (!recipients.is_array()) db_.corrupt("outbox recipients");
-    for (const auto& r : recipients) {
-      if (!r.is_string()) db_.corrupt("outbox recipients");
-      e.recipients.push_back(r.get<std::string>());
-    }
-    e.created_us = q.int64(4);
-    out.push_back(std::move(e));
-  }
+  while (q.step()) out.push_back(read_entry(db_, q));
   return out;
 }
 

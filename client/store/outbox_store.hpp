@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ class OutboxStore {
 
   void put(const OutboxEntry& e);  // std::invalid_argument for an empty origin-id
   void remove(std::string_view origin_id);
+  std::optional<OutboxEntry> find(std::string_view origin_id);
   std::vector<OutboxEntry> pending();  // oldest first
 
  private:

@@ -217,6 +217,12 @@ void SqliteStore::remove_session(const omemo::DeviceAddress& peer) {
   });
 }
 
+bool SqliteStore::has_session(const omemo::DeviceAddress& peer) {
+  auto q = db_.query("SELECT 1 FROM sessions WHERE jid = ?1 AND device = ?2");
+  q.bind(1, peer.jid).bind(2, as_int(peer.device));
+  return q.step();
+}
+
 std::size_t SqliteStore::session_count() {
   auto q = db_.query("SELECT count(*) FROM sessions");
   return q.step() ? static_cast<std::size_t>(q.int64(0)) : 0;

@@ -102,6 +102,7 @@ class SqliteStore final : public omemo::IdentityStore,
   std::optional<omemo::DeviceList> load_device_list(const std::string& jid) override;
   void save_device_list(const std::string& jid, const omemo::DeviceList& list) override;
 
+  bool has_session(const omemo::DeviceAddress& peer);  // without loading the ratchet state
   std::size_t session_count();
 
  private:

@@ -32,6 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)component::parse_device_list_reply(*e);
   (void)component::parse_bundles_reply(*e);
   (void)component::parse_prekey_counts(*e);
+  (void)component::parse_identities(*e);
   (void)component::parse_mam_fin(*e);
   return 0;
 }
