@@ -3,10 +3,46 @@
 // position, so a crash mid-page replays the page and spends no message key twice.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <set>
+
 #include "client/app/client.hpp"
 #include "client/app/errors.hpp"
 
 namespace multiend::client {
+namespace {
+
+// Senders whose device id is not on the device list stored here, for messages this device
+// would decrypt; each (jid, device) is asked for once per process (bounded).
+std::vector<std::string> stale_lists(Device& device, const std::vector<component::Archived>& page,
+                                     std::set<omemo::DeviceAddress>& refreshed) {
+  std::vector<std::string> out;
+  for (const auto& a : page) {
+    auto env = component::open_archived(a);
+    if (!env || !env->encrypted.find_key(device.jid(), device.device_id())) continue;
+    omemo::DeviceAddress sender;
+    sender.jid = env->sender_bare;
+    sender.device = env->encrypted.sid;
+    if (sender.jid == device.jid() && sender.device == device.device_id()) continue;
+    if (refreshed.contains(sender) || device.listed(sender)) continue;
+    if (refreshed.size() >= 4096) refreshed.clear();
+    refreshed.insert(sender);
+    if (std::find(out.begin(), out.end(), sender.jid) == out.end()) out.push_back(sender.jid);
+  }
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<void> Client::refresh_device_lists(const std::vector<component::Archived>& page) {
+  for (const std::string& jid : stale_lists(device_, page, refreshed_lists_)) {
+    try {
+      co_await fetch_device_list(jid);
+    } catch (const ClientError& e) {
+      spdlog::warn("could not refresh the device list of {}: {}", jid, e.what());
+    }
+  }
+}
 
 asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const ProgressSink& progress) {
   CatchUpReport report;
@@ -30,14 +66,25 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
       }
       auto fin = component::parse_mam_fin(reply);
       if (!fin) throw ClientError(ErrorKind::refused, "archive query: malformed answer");
+      // A server that never says complete while making no progress would keep us here forever.
+      if (!fin->complete && fin->last && after && *fin->last == *after)
+        throw ClientError(ErrorKind::refused, "archive query made no progress (the same page again)");
       std::vector<component::Archived> page;
       while (fin->last && (page.empty() || page.back().stanza_id != *fin->last)) {
         xml::Element st = co_await conn_.next_stanza(options_.timeout);
-        if (auto a = component::parse_mam_result(st, options_.component, qid))
+        if (auto a = component::parse_mam_result(st, options_.component, qid)) {
+          // At most what we asked for: the page buffer stays within kMamPageMax stanzas of at
+          // most ConnectOptions::max_stanza_bytes each.
+          if (page.size() >= component::kMamPageMax)
+            throw ClientError(ErrorKind::refused, "archive query: more results than asked for");
           page.push_back(std::move(*a));
-        else
+        } else {
           co_await handle_unsolicited(st, sink);
+        }
       }
+      if (!fin->complete && page.empty())
+        throw ClientError(ErrorKind::refused, "archive query made no progress (an empty page, not complete)");
+      co_await refresh_device_lists(page);
       std::vector<HistoryEntry> shown;
       {
         auto tx = device_.store().begin();
@@ -62,6 +109,11 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
     }
   } catch (...) {
     catching_up_ = false;
+    // Used prekeys hidden during this catch-up must not stay loadable, and the next receive
+    // must not run in history-sync mode. (Committed pages keep their effects.)
+    auto tx = device_.store().begin();
+    (void)device_.manager().end_history_sync();
+    tx.commit();
     throw;
   }
   catching_up_ = false;

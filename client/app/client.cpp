@@ -3,6 +3,8 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "client/app/errors.hpp"
 #include "protocol/omemo/constants.hpp"
 #include "protocol/xmpp/namespaces.hpp"
@@ -14,6 +16,14 @@ std::string describe(const xmpp::StanzaError& e) {
   std::string s = std::string(xmpp::error_type_name(e.type)) + "/" + e.condition;
   if (!e.text.empty()) s += " (" + e.text.substr(0, 200) + ")";
   return s;
+}
+
+// What a stanza costs to hold, roughly: its names, attributes and text.
+std::size_t approx_bytes(const xml::Element& e) {
+  std::size_t n = 64 + e.name().size() + e.ns().size();
+  for (const auto& [k, v] : e.attrs()) n += 16 + k.size() + v.size();
+  for (const auto& node : e.nodes()) n += node.element() ? approx_bytes(*node.element()) : 32 + node.text().size();
+  return n;
 }
 
 }  // namespace
@@ -135,8 +145,19 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
   auto fanout = component::parse_fanout(stanza, options_.component);
   if (!fanout) co_return;  // presence, pubsub events, chat from elsewhere: not ours to show
   if (catching_up_ || submitting_) {
-    if (deferred_.size() < 10000) deferred_.push_back(stanza);  // beyond: MAM has them anyway
+    const std::size_t bytes = approx_bytes(stanza);
+    if (deferred_bytes_ + bytes <= options_.max_deferred_bytes) {
+      deferred_bytes_ += bytes;
+      deferred_.push_back(stanza);
+    } else {
+      deferred_overflow_ = true;  // the archive has it: read it from there afterwards
+    }
     co_return;
+  }
+  {
+    std::vector<component::Archived> one;
+    one.push_back(*fanout);
+    co_await refresh_device_lists(one);
   }
   Received r;
   {
@@ -153,8 +174,15 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
 asio::awaitable<void> Client::drain_deferred(const MessageSink& sink) {
   while (!deferred_.empty() && !catching_up_ && !submitting_) {
     xml::Element st = std::move(deferred_.front());
-    deferred_.erase(deferred_.begin());
+    deferred_.pop_front();
+    deferred_bytes_ -= std::min(deferred_bytes_, approx_bytes(st));
     co_await handle_unsolicited(st, sink);
+  }
+  if (deferred_.empty()) deferred_bytes_ = 0;
+  if (deferred_overflow_ && !catching_up_ && !submitting_) {
+    deferred_overflow_ = false;
+    spdlog::info("fan-out arrived faster than it could be held; reading it from the archive");
+    co_await catch_up(sink, {});
   }
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,6 +24,7 @@ struct ClientOptions {
   std::size_t prekey_low = 25;           // refill below this many unclaimed prekeys
   std::size_t prekey_batch = 100;        // how many a refill adds
   std::size_t prekey_cap = 300;          // at most this many published
+  std::size_t max_deferred_bytes = 8 * 1024 * 1024;  // fan-out held while a catch-up runs
   std::function<std::int64_t()> clock;   // unix seconds (passed in so tests control time)
 };
 
@@ -76,6 +78,10 @@ class Client {
   asio::awaitable<omemo::DeviceList> fetch_device_list(const std::string& bare_jid);
   // Identity keys by device id, read without claiming prekeys.
   asio::awaitable<std::map<std::uint32_t, crypto::Ed25519Public>> fetch_identities(const std::string& bare_jid);
+  // Replaces the session with one device by hand (XEP-0384: sessions must be replaceable):
+  // fetches its bundle, refuses one whose identity key differs from the pinned key, drops the
+  // old session and sends a fresh key exchange in an empty message. Returns the fingerprint.
+  asio::awaitable<std::string> reset_session(const std::string& bare_jid, std::uint32_t device);
   // Publishes the account's device list without `device`. False if it was not listed.
   asio::awaitable<bool> remove_device(std::uint32_t device);
 
@@ -105,6 +111,8 @@ class Client {
   asio::awaitable<void> handle_unsolicited(const xml::Element& stanza, const MessageSink& sink);
   // Handles the fan-out deferred while a catch-up or a submit was waiting.
   asio::awaitable<void> drain_deferred(const MessageSink& sink);
+  // Fetches the device lists of senders in `page` whose device is not on the stored list.
+  asio::awaitable<void> refresh_device_lists(const std::vector<component::Archived>& page);
   std::string new_id();
 
   C2sConnection& conn_;
@@ -113,7 +121,12 @@ class Client {
   bool removed_ = false;
   bool catching_up_ = false;
   bool submitting_ = false;
-  std::vector<xml::Element> deferred_;  // fan-out seen during catch-up, handled after it
+  // Fan-out seen during a catch-up or submit, handled after it. Bounded in bytes: past the
+  // bound it is dropped and one more catch-up reads it from the archive instead.
+  std::deque<xml::Element> deferred_;
+  std::size_t deferred_bytes_ = 0;
+  bool deferred_overflow_ = false;
+  std::set<omemo::DeviceAddress> refreshed_lists_;  // device lists refreshed for unlisted senders
 };
 
 }  // namespace multiend::client

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "client/app/errors.hpp"
+#include "protocol/crypto/secret.hpp"
 #include "protocol/omemo/constants.hpp"
 #include "protocol/omemo/sce_envelope.hpp"
 #include "protocol/xml/serializer.hpp"
@@ -11,19 +12,26 @@
 namespace multiend::client {
 namespace {
 
-// Repair (a fresh key exchange) only when our side lost what the sender relies on. A MAC
-// failure on a working session is tampering or corruption in transit, and an old counter is a
-// replay or a re-read: dropping the session for those would let anyone on the path break it.
+// Repair (a fresh key exchange) only when our side lost what the sender relies on, and only
+// when no session with that device exists at all (SessionManager::request_repair): a key
+// exchange naming an unknown prekey can be injected by anyone and is not authenticated, so it
+// must never cost a working session. A MAC failure on a working session is tampering, and an
+// old counter a replay or a re-read.
 bool needs_repair(const boost::system::error_code& ec) {
   return ec == Errc::no_session || ec == Errc::unknown_prekey || ec == Errc::unknown_signed_prekey;
 }
 
-std::string reason_for(const boost::system::error_code& ec) {
-  if (ec == Errc::duplicate_message) return "message-key-gone: already decrypted or its key was deleted";
+std::string reason_for(const boost::system::error_code& ec, const omemo::DeviceAddress& peer) {
+  const std::string who = std::to_string(peer.device) + " of " + peer.jid;
   if (ec == Errc::unknown_prekey) return "prekey-gone: the one-time prekey it used no longer exists here";
   if (ec == Errc::no_session) return "no-session: no session with the sending device";
   if (ec == Errc::mac_mismatch) return "tampered: authentication failed";
-  return "decryption-failed: " + ec.message();
+  if (ec == Errc::too_many_skipped)
+    return "gap-too-large: more than " + std::to_string(omemo::kMaxChainJump) +
+           " messages of this session are missing; run 'multiend reset-session " + peer.jid + " " +
+           std::to_string(peer.device) + "' to start a new one";
+  if (ec == Errc::limit_exceeded) return "limit: too many sessions with the devices of " + peer.jid;
+  return "decryption-failed: " + ec.message() + " (device " + who + ")";
 }
 
 }  // namespace
@@ -98,6 +106,55 @@ Received Device::receive(const component::Archived& archived, std::int64_t now, 
   return r;
 }
 
+bool Device::listed(const omemo::DeviceAddress& peer) {
+  auto list = store_->load_device_list(peer.jid);
+  return list && list->contains(peer.device);
+}
+
+std::string Device::trust_label(const omemo::DeviceAddress& peer) {
+  auto& trust = store_->trust();
+  auto t = trust.trust_of(peer.jid, peer.device);
+  if (!t) return "undecided";
+  switch (*t) {
+    case Trust::verified: return "verified";
+    case Trust::distrusted: return "distrusted";
+    case Trust::undecided_blind: break;
+  }
+  return trust.usable(peer.jid, peer.device) ? "blind" : "undecided";
+}
+
+omemo::EncryptOutcome Device::encrypt(const std::vector<omemo::DeviceAddress>& devices,
+                                      const std::map<omemo::DeviceAddress, omemo::Bundle>& bundles,
+                                      std::optional<crypto::ByteView> plaintext) {
+  // The one place sessions are used or built for sending: each peer identity key (the
+  // session's, or the bundle's for a new session) must be the one pinned for that device.
+  std::vector<omemo::Recipient> recipients;
+  std::vector<std::pair<omemo::DeviceAddress, boost::system::error_code>> refused;
+  auto& trust = store_->trust();
+  for (const auto& a : devices) {
+    omemo::Recipient r;
+    r.address = a;
+    auto it = bundles.find(a);
+    std::optional<crypto::Ed25519Public> key;
+    if (auto session = store_->load_session(a)) {
+      key = session->peer_ik;
+    } else if (it != bundles.end()) {
+      key = it->second.ik;
+      r.bundle = &it->second;
+    }
+    if (key && !(a.jid == jid() && a.device == device_id())) {
+      if (!trust.record_device_identity(a.jid, a.device, *key)) {
+        refused.emplace_back(a, Errc::identity_mismatch);
+        continue;
+      }
+    }
+    recipients.push_back(std::move(r));
+  }
+  auto out = manager_->encrypt(plaintext, recipients);
+  for (auto& f : refused) out.failed.push_back(std::move(f));
+  return out;
+}
+
 Received Device::receive_in_savepoint(const component::Archived& archived, std::int64_t now, bool repair) {
   Received r;
   HistoryEntry e;
@@ -121,6 +178,7 @@ Received Device::receive_in_savepoint(const component::Archived& archived, std::
 
   if (own && env->encrypted.sid == device_id()) {
     if (empty) return r;
+    e.trust = "own";
     // Our own message: normally in the history since its receipt. If the process died before
     // the receipt, the outbox still has it, and the archive now proves it was stored.
     const xml::Element* origin = archived.message.child("origin-id", xmpp::kSidNs);
@@ -145,16 +203,26 @@ Received Device::receive_in_savepoint(const component::Archived& archived, std::
     return r;
   }
 
+  const omemo::DeviceAddress peer{env->sender_bare, env->encrypted.sid};
+  // Only devices on their account's device list (the caller refreshed the stored list): no
+  // session is ever built, and no prekey spent, for a device id someone made up.
+  if (!listed(peer)) {
+    if (empty) return r;
+    e.trust = "unlisted";
+    e.reason = "unlisted: device " + std::to_string(peer.device) + " is not on the device list of " + peer.jid +
+               "; not decrypted";
+    r.entry = std::move(e);
+    return r;
+  }
+
   auto d = manager_->decrypt(env->encrypted, env->sender_bare);
   if (!d) {
-    const omemo::DeviceAddress peer{env->sender_bare, env->encrypted.sid};
-    // One repair, not a loop: while our own key exchange to that device is unanswered, the
-    // messages it sent before seeing it fail too, and a second repair would only undo the first.
-    auto current = store_->load_session(peer);
-    const bool waiting = current && current->sends_key_exchange();
-    if (repair && !waiting && needs_repair(d.error()) && manager_->repair_session(peer, now)) r.repair = peer;
+    // A message whose key is gone cannot be authenticated: a re-read, a replay or a forgery.
+    // XEP-0384 says to ignore duplicates silently, and a forgery must not be attributed.
+    if (d.error() == Errc::duplicate_message) return r;
+    if (repair && needs_repair(d.error()) && manager_->request_repair(peer, now)) r.repair = peer;
     if (empty) return r;
-    e.reason = reason_for(d.error());
+    e.reason = reason_for(d.error(), peer);
     r.entry = std::move(e);
     return r;
   }
@@ -165,8 +233,17 @@ Received Device::receive_in_savepoint(const component::Archived& archived, std::
     r.entry = std::move(e);
     return r;
   }
-  if (d->send_empty_reply) r.empty_reply_to.push_back({env->sender_bare, env->encrypted.sid});
+  e.trust = trust_label(peer);
   r.prekey_used = d->prekey_used;
+  if (e.trust == "distrusted") {
+    // Decrypted only to keep the session in step; the user said never to believe this device.
+    if (!d->plaintext) return r;
+    e.reason = "distrusted: device " + std::to_string(peer.device) + " of " + peer.jid +
+               " is distrusted; its messages are not shown";
+    r.entry = std::move(e);
+    return r;
+  }
+  if (d->send_empty_reply) r.empty_reply_to.push_back(peer);
   if (!d->plaintext) return r;  // an empty message: nothing to show
 
   auto envelope = omemo::parse_envelope(

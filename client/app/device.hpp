@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,8 +22,8 @@ struct Received {
   bool duplicate = false;             // already in the history
   // Devices to answer with an empty OMEMO message (key-exchange completion, heartbeat).
   std::vector<omemo::DeviceAddress> empty_reply_to;
-  // A device whose message failed to decrypt and whose session was dropped: send it a fresh
-  // key exchange (an empty message built from its bundle).
+  // A device whose message failed to decrypt and with which no session exists at all: send it
+  // a fresh key exchange (an empty message built from its bundle, identity checked).
   std::optional<omemo::DeviceAddress> repair;
   bool prekey_used = false;  // republish the bundle
 };
@@ -44,6 +45,22 @@ class Device {
   // message's own effects sit in a savepoint, so a refused identity key leaves only the
   // "undecryptable" entry behind. `repair` asks for session repair on failure.
   Received receive(const component::Archived& archived, std::int64_t now, bool repair);
+
+  // Encrypts `plaintext` (an empty OMEMO message without it) for `devices`, building sessions
+  // from `bundles` where none exists. Every identity key used (a session's, or a bundle's for a
+  // new session) is checked against the trust store first: unknown devices are recorded (blind
+  // trust), a device whose key differs from the pinned one is refused (Errc::identity_mismatch
+  // in `failed`). Who is *allowed* to get content (usable(), distrusted) is the caller's plan.
+  // Call inside a transaction of store().
+  omemo::EncryptOutcome encrypt(const std::vector<omemo::DeviceAddress>& devices,
+                                const std::map<omemo::DeviceAddress, omemo::Bundle>& bundles,
+                                std::optional<crypto::ByteView> plaintext);
+
+  // Is this device on its account's device list as stored here?
+  bool listed(const omemo::DeviceAddress& peer);
+  // verified, blind (undecided and used), undecided (not used: another device of the account is
+  // verified, or no key known), distrusted.
+  std::string trust_label(const omemo::DeviceAddress& peer);
 
   // Adds `n` fresh one-time prekeys; drops the oldest beyond `cap` visible ones (long claimed).
   void add_prekeys(std::size_t n, std::size_t cap);

@@ -23,26 +23,26 @@ omemo::DeviceAddress address(const std::string& jid, std::uint32_t device) {
   return a;
 }
 
-// Encrypts once for every planned device. The caller holds the transaction.
+// Encrypts once for every planned device (identity keys checked in Device::encrypt). The
+// caller holds the transaction.
 omemo::EncryptOutcome encrypt_for(Device& device, const std::vector<omemo::DeviceAddress>& devices,
                                   const std::map<omemo::DeviceAddress, omemo::Bundle>& bundles,
                                   const std::optional<std::string>& body, std::int64_t now) {
-  std::vector<omemo::Recipient> recipients;
-  for (const auto& a : devices) {
-    omemo::Recipient r;
-    r.address = a;
-    auto it = bundles.find(a);
-    if (it != bundles.end()) r.bundle = &it->second;
-    recipients.push_back(std::move(r));
-  }
-  if (!body) return device.manager().encrypt(std::nullopt, recipients);
+  if (!body) return device.encrypt(devices, bundles, std::nullopt);
   crypto::SodiumRng rng;
   std::string plaintext =
       omemo::build_envelope(omemo::text_envelope(*body, device.jid(), xmpp::format_datetime(now * 1000000)), rng);
-  auto out = device.manager().encrypt(
-      crypto::ByteView(reinterpret_cast<const std::uint8_t*>(plaintext.data()), plaintext.size()), recipients);
+  auto out = device.encrypt(devices, bundles,
+                            crypto::ByteView(reinterpret_cast<const std::uint8_t*>(plaintext.data()), plaintext.size()));
   sodium_memzero(plaintext.data(), plaintext.size());
   return out;
+}
+
+std::string failure_reason(const boost::system::error_code& ec) {
+  if (ec == Errc::identity_mismatch)
+    return "identity-changed: its identity key is not the one pinned for this device; refused";
+  if (ec == Errc::limit_exceeded) return "limit: too many sessions with this account's devices";
+  return "encryption failed: " + ec.message();
 }
 
 HistoryEntry sent_entry(const Device& device, const std::string& stanza_id, const std::string& body,
@@ -200,7 +200,7 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
     {
       auto tx = device_.store().begin();
       auto outcome = encrypt_for(device_, plan.devices, plan.bundles, body, now);
-      for (const auto& [a, ec] : outcome.failed) plan.skipped.emplace_back(a, "encryption failed: " + ec.message());
+      for (const auto& [a, ec] : outcome.failed) plan.skipped.emplace_back(a, failure_reason(ec));
       std::vector<omemo::DeviceAddress> excluded;
       for (const auto& sk : plan.skipped) excluded.push_back(sk.first);
       stanza = component::archive_message(options_.component, id, origin_id, outcome.message, excluded);
@@ -272,6 +272,7 @@ asio::awaitable<void> Client::send_empty(const std::vector<omemo::DeviceAddress>
   std::map<std::string, std::vector<std::uint32_t>> need;
   for (const auto& a : to) {
     if (std::find(devices.begin(), devices.end(), a) != devices.end()) continue;
+    if (device_.store().trust().trust_of(a.jid, a.device) == Trust::distrusted) continue;
     devices.push_back(a);
     if (!device_.store().has_session(a)) need[a.jid].push_back(a.device);
   }
@@ -285,12 +286,56 @@ asio::awaitable<void> Client::send_empty(const std::vector<omemo::DeviceAddress>
   {
     auto tx = device_.store().begin();
     auto outcome = encrypt_for(device_, devices, bundles, std::nullopt, options_.clock());
+    for (const auto& [a, ec] : outcome.failed)
+      spdlog::warn("no empty message to {}/{}: {}", a.jid, a.device, failure_reason(ec));
     if (outcome.encrypted_for.empty()) co_return;
     stanza = component::archive_message(options_.component, id, new_id(), outcome.message);
     tx.commit();
   }
   Answer answer = co_await submit(stanza, id);
   if (answer.bounce) spdlog::warn("an empty OMEMO message was refused: {}", answer.bounce->error.condition);
+}
+
+asio::awaitable<std::string> Client::reset_session(const std::string& bare_jid, std::uint32_t device) {
+  if (removed_) throw ClientError(ErrorKind::refused, "this device was removed from the account; it cannot send");
+  const omemo::DeviceAddress a = address(bare_jid, device);
+  if (bare_jid == device_.jid() && device == device_.device_id())
+    throw ClientError(ErrorKind::usage, "that is this device");
+  auto list = co_await fetch_device_list(bare_jid);
+  if (!list.contains(device))
+    throw ClientError(ErrorKind::refused, "device " + std::to_string(device) + " is not on the device list of " + bare_jid);
+  std::vector<std::uint32_t> wanted;
+  wanted.push_back(device);
+  auto got = co_await fetch_bundles(bare_jid, wanted);
+  auto it = got.find(device);
+  if (it == got.end()) throw ClientError(ErrorKind::refused, "no usable bundle for device " + std::to_string(device));
+  std::map<omemo::DeviceAddress, omemo::Bundle> bundles;
+  bundles.emplace(a, std::move(it->second));
+  const std::string fingerprint = omemo::SessionManager::fingerprint_of(bundles.at(a).ik);
+  const std::string id = new_id();
+  xml::Element stanza("message");
+  {
+    auto tx = device_.store().begin();
+    // The bundle's identity is checked against the pinned one before anything is dropped.
+    auto pinned = device_.store().trust().identity_of(bare_jid, device);
+    if (pinned && !crypto::ct_equal(pinned->view(), bundles.at(a).ik.view()))
+      throw ClientError(ErrorKind::refused, "identity-changed: device " + std::to_string(device) + " of " + bare_jid +
+                                                " presents another identity key than the one pinned; session kept");
+    device_.manager().reset_session(a);
+    std::vector<omemo::DeviceAddress> one;
+    one.push_back(a);
+    auto outcome = encrypt_for(device_, one, bundles, std::nullopt, options_.clock());
+    if (outcome.encrypted_for.empty())
+      throw ClientError(ErrorKind::refused,
+                        "no new session: " + (outcome.failed.empty() ? std::string("unknown")
+                                                                      : failure_reason(outcome.failed.front().second)));
+    stanza = component::archive_message(options_.component, id, new_id(), outcome.message);
+    tx.commit();
+  }
+  Answer answer = co_await submit(stanza, id);
+  if (answer.bounce)
+    throw ClientError(ErrorKind::refused, "the component refused the key exchange: " + answer.bounce->error.condition);
+  co_return fingerprint;
 }
 
 asio::awaitable<void> Client::after_receive(std::vector<omemo::DeviceAddress> empty_to,

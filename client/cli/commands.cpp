@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cctype>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <set>
@@ -75,19 +77,27 @@ void cmd_init(const Common& c, const InitArgs& a) {
         {"component", s.component}});
 }
 
-void cmd_send(const Common& c, const std::vector<std::string>& to, const std::optional<std::string>& body_opt) {
+void cmd_send(const Common& c, const SendArgs& a) {
+  const auto& to = a.to;
+  if (a.body && a.body_file) throw ClientError(ErrorKind::usage, "give --body or --body-file, not both");
   std::string body;
-  if (body_opt) {
-    body = *body_opt;
+  if (a.body) {
+    body = *a.body;
   } else {
+    std::ifstream file;
+    if (a.body_file) {
+      file.open(*a.body_file, std::ios::binary);
+      if (!file) throw ClientError(ErrorKind::usage, "cannot read the body file '" + *a.body_file + "'");
+    }
+    std::istream& from = a.body_file ? static_cast<std::istream&>(file) : std::cin;
     std::string in(kMaxBody + 1, '\0');
-    std::cin.read(in.data(), static_cast<std::streamsize>(in.size()));
-    in.resize(static_cast<std::size_t>(std::cin.gcount()));
+    from.read(in.data(), static_cast<std::streamsize>(in.size()));
+    in.resize(static_cast<std::size_t>(from.gcount()));
     body = std::move(in);
     if (!body.empty() && body.back() == '\n') body.pop_back();
   }
   if (body.size() > kMaxBody) throw ClientError(ErrorKind::usage, "the message is longer than 64 KiB");
-  if (body.empty()) throw ClientError(ErrorKind::usage, "empty message (give --body or text on stdin)");
+  if (body.empty()) throw ClientError(ErrorKind::usage, "empty message (give --body, --body-file or text on stdin)");
   auto o = open_state(c);
   SendReport report;
   run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
@@ -191,10 +201,31 @@ void cmd_fingerprint(const Common& c) {
   emit(j);
 }
 
-void cmd_trust(const Common& c, const std::string& jid_arg, std::uint32_t device_id, bool trust) {
+namespace {
+
+// "a1b2c3d4 …" as printed, or without spaces, any case.
+std::string normalise_fingerprint(const std::string& in) {
+  std::string hex;
+  for (char ch : in) {
+    if (ch == ' ' || ch == ':' || ch == '-') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(ch)))
+      throw ClientError(ErrorKind::usage, "--fingerprint must be hex, as 'multiend devices' prints it");
+    hex += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  return hex;
+}
+
+}  // namespace
+
+void cmd_trust(const Common& c, const TrustArgs& a, bool trust) {
+  if (trust && !a.fingerprint && !a.blindly)
+    throw ClientError(ErrorKind::usage,
+                      "give --fingerprint HEX (compared out of band, as 'multiend devices' prints it), or --blindly");
+  if (trust && a.fingerprint && a.blindly) throw ClientError(ErrorKind::usage, "give --fingerprint or --blindly, not both");
   auto o = open_state(c);
   Device& device = *o->device;
-  const std::string jid = user_bare_jid(jid_arg);
+  const std::string jid = user_bare_jid(a.jid);
+  const std::uint32_t device_id = a.device;
   if (jid == device.jid() && device_id == device.device_id())
     throw ClientError(ErrorKind::usage, "that is this device");
   if (!device.store().trust().identity_of(jid, device_id)) {
@@ -205,13 +236,35 @@ void cmd_trust(const Common& c, const std::string& jid_arg, std::uint32_t device
       if (it != ids.end()) (void)device.store().trust().record_device_identity(jid, device_id, it->second);
     });
   }
+  auto key = device.store().trust().identity_of(jid, device_id);
+  if (!key) throw ClientError(ErrorKind::refused, "device " + std::to_string(device_id) + " of " + jid + " is unknown");
+  const std::string fingerprint = omemo::SessionManager::fingerprint_of(*key);
+  if (trust && a.fingerprint) {
+    const std::string want = normalise_fingerprint(*a.fingerprint), have = normalise_fingerprint(fingerprint);
+    if (!crypto::ct_equal(crypto::ByteView(reinterpret_cast<const std::uint8_t*>(want.data()), want.size()),
+                          crypto::ByteView(reinterpret_cast<const std::uint8_t*>(have.data()), have.size())))
+      throw ClientError(ErrorKind::refused, "the fingerprint does not match device " + std::to_string(device_id) + " of " +
+                                                jid + " (its key is " + fingerprint + "); not trusted");
+  }
   if (!device.store().trust().set_trust(jid, device_id, trust ? Trust::verified : Trust::distrusted))
     throw ClientError(ErrorKind::refused, "device " + std::to_string(device_id) + " of " + jid + " is unknown");
   emit({{"type", "trust"},
         {"jid", jid},
         {"device", device_id},
         {"trust", trust ? "verified" : "distrusted"},
-        {"fingerprint", omemo::SessionManager::fingerprint_of(*device.store().trust().identity_of(jid, device_id))}});
+        {"fingerprint", fingerprint}});
+}
+
+void cmd_reset_session(const Common& c, const std::string& jid_arg, std::uint32_t device_id) {
+  auto o = open_state(c);
+  const std::string jid = user_bare_jid(jid_arg);
+  std::string fingerprint;
+  run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
+             [&](Client& client) -> asio::awaitable<void> {
+               co_await start(client);
+               fingerprint = co_await client.reset_session(jid, device_id);
+             });
+  emit({{"type", "reset"}, {"jid", jid}, {"device", device_id}, {"fingerprint", fingerprint}});
 }
 
 void cmd_remove_device(const Common& c, std::uint32_t device_id) {

@@ -21,13 +21,25 @@ struct InitArgs {
 };
 
 void cmd_init(const Common& c, const InitArgs& a);
-void cmd_send(const Common& c, const std::vector<std::string>& to, const std::optional<std::string>& body);
+struct SendArgs {
+  std::vector<std::string> to;
+  std::optional<std::string> body;       // visible in /proc/PID/cmdline: stdin or body_file are private
+  std::optional<std::string> body_file;
+};
+void cmd_send(const Common& c, const SendArgs& a);
 void cmd_sync(const Common& c);
 void cmd_listen(const Common& c, std::optional<double> seconds, std::optional<std::size_t> count);
 void cmd_history(const Common& c, const std::optional<std::string>& with, std::optional<std::size_t> limit);
 void cmd_devices(const Common& c, const std::optional<std::string>& of);
 void cmd_fingerprint(const Common& c);
-void cmd_trust(const Common& c, const std::string& jid, std::uint32_t device, bool trust);
+struct TrustArgs {
+  std::string jid;
+  std::uint32_t device = 0;
+  std::optional<std::string> fingerprint;  // trust: required unless blindly
+  bool blindly = false;
+};
+void cmd_trust(const Common& c, const TrustArgs& a, bool trust);
+void cmd_reset_session(const Common& c, const std::string& jid, std::uint32_t device);
 void cmd_remove_device(const Common& c, std::uint32_t device);
 
 }  // namespace multiend::client::cli

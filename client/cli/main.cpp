@@ -55,13 +55,13 @@ int main(int argc, char** argv) {
   init_cmd->add_flag("--insecure", init.insecure, "plain TCP without TLS (test servers only)");
   init_cmd->add_option("--label", init.label, "a name for this device, e.g. phone");
 
-  std::vector<std::string> to;
-  std::optional<std::string> body;
+  cli::SendArgs send;
   auto* send_cmd = app.add_subcommand("send", "encrypt and send a message (body from stdin without --body)");
   add_common(send_cmd);
   add_password(send_cmd);
-  send_cmd->add_option("--to", to, "a recipient's JID (repeat for several)")->required();
-  send_cmd->add_option("--body", body, "the text");
+  send_cmd->add_option("--to", send.to, "a recipient's JID (repeat for several)")->required();
+  send_cmd->add_option("--body", send.body, "the text (visible to other local users in the process list)");
+  send_cmd->add_option("--body-file", send.body_file, "read the text from this file (private, like stdin)");
 
   auto* sync_cmd = app.add_subcommand("sync", "catch up from the archive and exit");
   add_common(sync_cmd);
@@ -91,16 +91,18 @@ int main(int argc, char** argv) {
   auto* fp_cmd = app.add_subcommand("fingerprint", "print this device's fingerprint (no network)");
   add_common(fp_cmd);
 
-  std::string trust_jid;
-  std::uint32_t trust_device = 0;
+  cli::TrustArgs trust;
   auto* trust_cmd = app.add_subcommand("trust", "mark a device verified (after comparing fingerprints)");
   auto* distrust_cmd = app.add_subcommand("distrust", "never encrypt for a device again");
-  for (auto* sub : {trust_cmd, distrust_cmd}) {
+  auto* reset_cmd = app.add_subcommand("reset-session", "replace the session with a device by a fresh key exchange");
+  for (auto* sub : {trust_cmd, distrust_cmd, reset_cmd}) {
     add_common(sub);
     add_password(sub);
-    sub->add_option("JID", trust_jid, "the device's account")->required();
-    sub->add_option("DEVICE", trust_device, "the device id")->required()->check(CLI::Range(1u, 0x7FFFFFFFu));
+    sub->add_option("JID", trust.jid, "the device's account")->required();
+    sub->add_option("DEVICE", trust.device, "the device id")->required()->check(CLI::Range(1u, 0x7FFFFFFFu));
   }
+  trust_cmd->add_option("--fingerprint", trust.fingerprint, "the fingerprint compared out of band (hex, spaces allowed)");
+  trust_cmd->add_flag("--blindly", trust.blindly, "trust without comparing a fingerprint");
 
   std::uint32_t remove_id = 0;
   auto* remove_cmd = app.add_subcommand("remove-device", "remove a device from this account's device list");
@@ -124,14 +126,15 @@ int main(int argc, char** argv) {
 
   try {
     if (*init_cmd) cli::cmd_init(common, init);
-    else if (*send_cmd) cli::cmd_send(common, to, body);
+    else if (*send_cmd) cli::cmd_send(common, send);
     else if (*sync_cmd) cli::cmd_sync(common);
     else if (*listen_cmd) cli::cmd_listen(common, seconds, count);
     else if (*history_cmd) cli::cmd_history(common, with, limit);
     else if (*devices_cmd) cli::cmd_devices(common, of);
     else if (*fp_cmd) cli::cmd_fingerprint(common);
-    else if (*trust_cmd) cli::cmd_trust(common, trust_jid, trust_device, true);
-    else if (*distrust_cmd) cli::cmd_trust(common, trust_jid, trust_device, false);
+    else if (*trust_cmd) cli::cmd_trust(common, trust, true);
+    else if (*distrust_cmd) cli::cmd_trust(common, trust, false);
+    else if (*reset_cmd) cli::cmd_reset_session(common, trust.jid, trust.device);
     else if (*remove_cmd) cli::cmd_remove_device(common, remove_id);
     return 0;
   } catch (const ClientError& e) {

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <iostream>
+#include <sys/stat.h>
 #include <sodium.h>
 
 #include "client/app/errors.hpp"
@@ -15,6 +17,10 @@ constexpr std::size_t kMaxPasswordFile = 4096;
 crypto::SecretBytes read_password(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ClientError(ErrorKind::usage, "cannot read the password file '" + path + "'");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    std::cerr << "multiend: warning: the password file '" << path
+              << "' is readable by other users; chmod 600 it\n";
   std::string text(kMaxPasswordFile + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));

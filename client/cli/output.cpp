@@ -16,6 +16,7 @@ nlohmann::json message_json(const HistoryEntry& e) {
   j["body"] = e.type == EntryType::message ? nlohmann::json(e.body) : nlohmann::json(nullptr);
   j["timestamp"] = xmpp::format_datetime(e.timestamp_us);
   j["direction"] = std::string(to_string(e.direction));
+  j["trust"] = e.trust.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.trust);
   if (e.type == EntryType::undecryptable) j["reason"] = e.reason;
   return j;
 }

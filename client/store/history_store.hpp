@@ -36,6 +36,9 @@ struct HistoryEntry {
   std::int64_t timestamp_us = 0;
   Direction direction = Direction::in;
   std::string reason;  // why it is undecryptable; empty otherwise
+  // The sending device's trust when the message arrived: verified, blind, undecided,
+  // distrusted, unlisted, own (this device); empty when it was never decided (docs/cli.md).
+  std::string trust;
   friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
 };
 

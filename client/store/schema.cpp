@@ -9,7 +9,7 @@ namespace multiend::client::store_schema {
 namespace {
 
 // Never edit a migration that has shipped: append a new one.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     // 1: the OMEMO stores, trust, settings, the archive position and the local history.
     R"sql(
 CREATE TABLE meta (
@@ -113,6 +113,17 @@ CREATE TABLE previous_sessions (
   state BLOB NOT NULL,
   PRIMARY KEY (jid, device)
 ) STRICT;
+)sql",
+    // v4: bounds and replay defence (omemo::SessionStore): skipped-key counts per session, the
+    // key exchanges already consumed, and the sender's trust as shown when a message arrived.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0 CHECK (skipped >= 0);
+ALTER TABLE previous_sessions ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0 CHECK (skipped >= 0);
+CREATE TABLE consumed_key_exchanges (
+  seq INTEGER PRIMARY KEY,
+  ek BLOB NOT NULL UNIQUE CHECK (length(ek) = 32)
+) STRICT;
+ALTER TABLE history ADD COLUMN trust TEXT NOT NULL DEFAULT '';
 )sql",
 };
 

@@ -178,6 +178,7 @@ void save_session_to(sqlite::Database& db, const char* sql, const omemo::Session
   db.atomically([&] {
     auto q = db.query(sql);
     q.bind(1, s.peer.jid).bind(2, as_int(s.peer.device)).bind_blob(3, blob.view());
+    q.bind(4, static_cast<std::int64_t>(s.ratchet.skipped_key_count()));
     q.run();
   });
 }
@@ -190,8 +191,8 @@ std::optional<omemo::Session> SqliteStore::load_session(const omemo::DeviceAddre
 
 void SqliteStore::save_session(const omemo::Session& s) {
   save_session_to(db_,
-                  "INSERT INTO sessions (jid, device, state) VALUES (?1, ?2, ?3) "
-                  "ON CONFLICT (jid, device) DO UPDATE SET state = excluded.state",
+                  "INSERT INTO sessions (jid, device, state, skipped) VALUES (?1, ?2, ?3, ?4) "
+                  "ON CONFLICT (jid, device) DO UPDATE SET state = excluded.state, skipped = excluded.skipped",
                   s);
 }
 
@@ -201,8 +202,8 @@ std::optional<omemo::Session> SqliteStore::load_previous_session(const omemo::De
 
 void SqliteStore::save_previous_session(const omemo::Session& s) {
   save_session_to(db_,
-                  "INSERT INTO previous_sessions (jid, device, state) VALUES (?1, ?2, ?3) "
-                  "ON CONFLICT (jid, device) DO UPDATE SET state = excluded.state",
+                  "INSERT INTO previous_sessions (jid, device, state, skipped) VALUES (?1, ?2, ?3, ?4) "
+                  "ON CONFLICT (jid, device) DO UPDATE SET state = excluded.state, skipped = excluded.skipped",
                   s);
 }
 
@@ -221,6 +222,45 @@ bool SqliteStore::has_session(const omemo::DeviceAddress& peer) {
   auto q = db_.query("SELECT 1 FROM sessions WHERE jid = ?1 AND device = ?2");
   q.bind(1, peer.jid).bind(2, as_int(peer.device));
   return q.step();
+}
+
+std::size_t SqliteStore::session_count(const std::string& jid) {
+  auto q = db_.query("SELECT count(*) FROM sessions WHERE jid = ?1");
+  q.bind(1, jid);
+  return q.step() ? static_cast<std::size_t>(q.int64(0)) : 0;
+}
+
+omemo::SessionStore::SkippedCounts SqliteStore::skipped_keys_besides(const omemo::DeviceAddress& peer) {
+  auto q = db_.query(
+      "SELECT coalesce(sum(skipped) FILTER (WHERE jid = ?1), 0), coalesce(sum(skipped), 0) FROM ("
+      " SELECT jid, device, skipped FROM sessions UNION ALL SELECT jid, device, skipped FROM previous_sessions)"
+      " WHERE NOT (jid = ?1 AND device = ?2)");
+  q.bind(1, peer.jid).bind(2, as_int(peer.device));
+  SkippedCounts c;
+  if (q.step()) {
+    c.account = static_cast<std::size_t>(q.int64(0));
+    c.total = static_cast<std::size_t>(q.int64(1));
+  }
+  return c;
+}
+
+bool SqliteStore::key_exchange_consumed(const omemo::X25519Public& ek) {
+  auto q = db_.query("SELECT 1 FROM consumed_key_exchanges WHERE ek = ?1");
+  q.bind_blob(1, ek.view());
+  return q.step();
+}
+
+void SqliteStore::remember_key_exchange(const omemo::X25519Public& ek) {
+  db_.atomically([&] {
+    {
+      auto q = db_.query("INSERT INTO consumed_key_exchanges (ek) VALUES (?1) ON CONFLICT (ek) DO NOTHING");
+      q.bind_blob(1, ek.view());
+      q.run();
+    }
+    auto q = db_.query("DELETE FROM consumed_key_exchanges WHERE seq <= (SELECT max(seq) FROM consumed_key_exchanges) - ?1");
+    q.bind(1, static_cast<std::int64_t>(omemo::kMaxRememberedKeyExchanges));
+    q.run();
+  });
 }
 
 std::size_t SqliteStore::session_count() {

@@ -98,6 +98,10 @@ class SqliteStore final : public omemo::IdentityStore,
   void remove_session(const omemo::DeviceAddress& peer) override;
   std::optional<omemo::Session> load_previous_session(const omemo::DeviceAddress& peer) override;
   void save_previous_session(const omemo::Session& s) override;
+  std::size_t session_count(const std::string& jid) override;
+  SkippedCounts skipped_keys_besides(const omemo::DeviceAddress& peer) override;
+  bool key_exchange_consumed(const omemo::X25519Public& ek) override;
+  void remember_key_exchange(const omemo::X25519Public& ek) override;
 
   std::optional<omemo::DeviceList> load_device_list(const std::string& jid) override;
   void save_device_list(const std::string& jid, const omemo::DeviceList& list) override;

@@ -23,7 +23,19 @@ inline constexpr std::size_t kEmptyMessageSize = 32;  // DR plaintext of an empt
 inline constexpr std::size_t kAdSize = 64;            // Ed25519 IK of initiator ‖ responder
 
 inline constexpr std::size_t kMaxSkippedPerSession = 1000;
-inline constexpr std::uint32_t kMaxSkippedPerMessage = 1000;
+inline constexpr std::uint32_t kMaxSkippedPerMessage = 1000;  // keys one message may leave stored
+// Authenticated jump: a message up to this many steps ahead in its chain is still tried (the
+// chain is derived forward, only the newest kMaxSkippedPerMessage keys are kept, and nothing is
+// committed unless its MAC verifies). It lets a device that missed more than the skip cap
+// (the archive expired them) recover, at a bounded cost: 100,000 chain steps are ~2e5 HMACs,
+// about 0.1 s, whatever counter a forged message claims.
+inline constexpr std::uint32_t kMaxChainJump = 100000;
+// Bounds on what one peer (a whole account) can make this device keep.
+inline constexpr std::size_t kMaxSessionsPerPeerAccount = 128;
+inline constexpr std::size_t kMaxSkippedPerPeerAccount = 4000;
+inline constexpr std::size_t kMaxSkippedTotal = 50000;
+// Key exchanges remembered after they built a session, to refuse replays of them.
+inline constexpr std::size_t kMaxRememberedKeyExchanges = 20000;
 inline constexpr std::uint32_t kHeartbeatThreshold = 53;  // send an empty message at n >= 53
 inline constexpr std::size_t kPreKeyCount = 100;
 inline constexpr std::size_t kPreKeyMinimum = 25;

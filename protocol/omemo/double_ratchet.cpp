@@ -174,10 +174,12 @@ Result<SecretBytes> DoubleRatchet::decrypt(ByteView bytes, crypto::Rng& rng) {
   // A peer that reuses our view of its own ratchet key before we ever received from it.
   if (!ckr) return Errc::mac_mismatch;
   if (n < nr) return Errc::duplicate_message;
-  if (n - nr > kMaxSkippedPerMessage) return Errc::too_many_skipped;
+  if (n - nr > kMaxChainJump) return Errc::too_many_skipped;
+  // Beyond the skip cap this is an authenticated jump: the keys in between are derived but
+  // only the newest are kept, and all of it is dropped unless the MAC below verifies.
   for (; nr < n; ++nr) {
     auto [next, mk] = kdf_ck(*ckr);
-    fresh_skipped.push_back({dh_pub, nr, std::move(mk)});
+    if (n - nr <= kMaxSkippedPerMessage) fresh_skipped.push_back({dh_pub, nr, std::move(mk)});
     ckr = std::move(next);
   }
   auto [next_ck, mk] = kdf_ck(*ckr);
@@ -202,6 +204,15 @@ Result<SecretBytes> DoubleRatchet::decrypt(ByteView bytes, crypto::Rng& rng) {
   for (auto& k : fresh_skipped) skipped_.push_back(std::move(k));
   while (skipped_.size() > kMaxSkippedPerSession) skipped_.pop_front();
   return pt;
+}
+
+std::size_t DoubleRatchet::drop_oldest_skipped(std::size_t keep) {
+  std::size_t dropped = 0;
+  while (skipped_.size() > keep) {
+    skipped_.pop_front();
+    ++dropped;
+  }
+  return dropped;
 }
 
 DoubleRatchet DoubleRatchet::clone() const {

@@ -1,8 +1,10 @@
 // The Double Ratchet as OMEMO 2 uses it (XEP-0384 §4, twomemo doubleratchet 1.0.3):
 // KDF_RK / KDF_CK / message-key expansion with the OMEMO info strings, AES-256-CBC, a 16-byte
 // truncated HMAC over AD ‖ the received OMEMOMessage bytes, at most 1000 skipped keys per
-// session (oldest dropped first) and per message. A decryption either fully succeeds and
-// commits the new state, or leaves the state untouched. Knows nothing of X3DH, XML or storage.
+// session (oldest dropped first) and per message. A message up to kMaxChainJump steps ahead is
+// still tried (authenticated jump: derive forward, keep the newest keys, commit only if the MAC
+// verifies). A decryption either fully succeeds and commits the new state, or leaves the state
+// untouched. Knows nothing of X3DH, XML or storage.
 #pragma once
 
 #include <array>
@@ -66,12 +68,16 @@ class DoubleRatchet {
   Result<Bytes> encrypt(ByteView plaintext);
 
   // Decrypts a serialised OMEMOAuthenticatedMessage. `rng` supplies the next ratchet key.
-  // Errors: bad_protobuf, bad_key, duplicate_message, too_many_skipped, mac_mismatch, bad_padding.
+  // Errors: bad_protobuf, bad_key, duplicate_message (an old counter: already read, its key
+  // deleted — or forged; it cannot be authenticated), too_many_skipped (beyond kMaxChainJump),
+  // mac_mismatch, bad_padding.
   Result<SecretBytes> decrypt(ByteView authenticated_message, crypto::Rng& rng);
 
   std::uint32_t sending_chain_length() const noexcept { return ns_; }
   std::uint32_t receiving_chain_length() const noexcept { return nr_; }
   std::size_t skipped_key_count() const noexcept { return skipped_.size(); }
+  // Keeps only the newest `keep` skipped keys (budgets across sessions); returns how many went.
+  std::size_t drop_oldest_skipped(std::size_t keep);
   const AssociatedData& associated_data() const noexcept { return ad_; }
   const X25519Public& own_ratchet_public() const noexcept { return dhs_.pub; }
 

@@ -1,5 +1,7 @@
 #include "protocol/omemo/memory_store.hpp"
 
+#include <algorithm>
+
 #include "protocol/omemo/protobuf_parse.hpp"
 #include "session_state.pb.h"
 
@@ -99,6 +101,33 @@ std::optional<Session> MemoryStore::load_previous_session(const DeviceAddress& p
   return it->second.clone();
 }
 void MemoryStore::save_previous_session(const Session& s) { previous_sessions_.insert_or_assign(s.peer, s.clone()); }
+
+std::size_t MemoryStore::session_count(const std::string& jid) {
+  std::size_t n = 0;
+  for (const auto& [a, s] : sessions_) n += a.jid == jid;
+  return n;
+}
+
+SessionStore::SkippedCounts MemoryStore::skipped_keys_besides(const DeviceAddress& peer) {
+  SkippedCounts c;
+  for (const auto* m : {&sessions_, &previous_sessions_})
+    for (const auto& [a, s] : *m) {
+      if (a == peer) continue;
+      c.total += s.ratchet.skipped_key_count();
+      if (a.jid == peer.jid) c.account += s.ratchet.skipped_key_count();
+    }
+  return c;
+}
+
+bool MemoryStore::key_exchange_consumed(const X25519Public& ek) {
+  return std::find(consumed_kex_.begin(), consumed_kex_.end(), ek) != consumed_kex_.end();
+}
+
+void MemoryStore::remember_key_exchange(const X25519Public& ek) {
+  if (key_exchange_consumed(ek)) return;
+  consumed_kex_.push_back(ek);
+  while (consumed_kex_.size() > kMaxRememberedKeyExchanges) consumed_kex_.pop_front();
+}
 
 std::optional<DeviceList> MemoryStore::load_device_list(const std::string& jid) {
   auto it = device_lists_.find(jid);

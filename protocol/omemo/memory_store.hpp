@@ -2,6 +2,7 @@
 // signed prekeys, sessions) so tests can save and restore a device mid-conversation.
 #pragma once
 
+#include <deque>
 #include <map>
 
 #include "protocol/omemo/stores.hpp"
@@ -39,6 +40,10 @@ class MemoryStore final : public IdentityStore,
   void remove_session(const DeviceAddress& peer) override;
   std::optional<Session> load_previous_session(const DeviceAddress& peer) override;
   void save_previous_session(const Session& s) override;
+  std::size_t session_count(const std::string& jid) override;
+  SkippedCounts skipped_keys_besides(const DeviceAddress& peer) override;
+  bool key_exchange_consumed(const X25519Public& ek) override;
+  void remember_key_exchange(const X25519Public& ek) override;
 
   std::optional<DeviceList> load_device_list(const std::string& jid) override;
   void save_device_list(const std::string& jid, const DeviceList& list) override;
@@ -58,6 +63,7 @@ class MemoryStore final : public IdentityStore,
   std::optional<SignedPreKeyRecord> spk_, previous_spk_;
   std::map<DeviceAddress, Session> sessions_;
   std::map<DeviceAddress, Session> previous_sessions_;  // not serialised: a restored store has none
+  std::deque<X25519Public> consumed_kex_;                // not serialised either
   std::map<std::string, DeviceList> device_lists_;
 };
 

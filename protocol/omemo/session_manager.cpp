@@ -1,6 +1,7 @@
 #include "protocol/omemo/session_manager.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <stdexcept>
 
@@ -106,6 +107,10 @@ EncryptOutcome SessionManager::encrypt(std::optional<crypto::ByteView> plaintext
         out.failed.emplace_back(r.address, Errc::no_session);
         continue;
       }
+      if (stores_.sessions.session_count(r.address.jid) >= kMaxSessionsPerPeerAccount) {
+        out.failed.emplace_back(r.address, Errc::limit_exceeded);
+        continue;
+      }
       auto built = build_active(r.address, *r.bundle);
       if (!built) {
         out.failed.emplace_back(r.address, built.error());
@@ -159,6 +164,8 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
   crypto::ByteView auth(key->data);
   crypto::Bytes inner;
 
+  bool keep_current = false;  // decrypting with the previous session must not demote the current one
+  std::optional<X25519Public> new_kex;
   if (key->kex) {
     auto kex = unwrap_key_exchange(key->data);
     if (!kex) return kex.error();
@@ -167,7 +174,18 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
     out.key_exchange = true;
     // A repeat of the key exchange that built our passive session: keep using that session.
     const bool same = session && session->initiation == Initiation::passive && session->kex == kex->header;
-    if (!same) {
+    if (!same && stores_.sessions.key_exchange_consumed(kex->header.ek)) {
+      // It built a session before. A late message of the session it built (now the previous
+      // one) still decrypts there; anything else is a replay: never rebuild from it.
+      auto previous = stores_.sessions.load_previous_session(sender);
+      if (!previous || previous->initiation != Initiation::passive || !(previous->kex == kex->header))
+        return Errc::duplicate_message;
+      replaced = std::move(previous);
+      std::swap(session, replaced);
+      keep_current = true;
+    } else if (!same) {
+      if (!session && stores_.sessions.session_count(sender.jid) >= kMaxSessionsPerPeerAccount)
+        return Errc::limit_exceeded;
       std::uint32_t pk = 0;
       auto built = build_passive(sender, kex->header, &pk);
       if (!built) return built.error();
@@ -175,6 +193,7 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
       if (session && !out.identity_changed) replaced = std::move(session);
       session = std::move(*built);
       used_prekey = pk;
+      new_kex = kex->header.ek;
     }
   } else if (!session) {
     session = stores_.sessions.load_previous_session(sender);
@@ -199,11 +218,23 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
     auto pt = decrypt_payload(*message.payload, material->view());
     if (!pt) return pt.error();
     out.plaintext = std::move(*pt);
+  } else {
+    // An empty OMEMO message carries 32 zero bytes. Anything else is a real message whose
+    // <payload> was stripped on the way: report it rather than swallow it silently.
+    static constexpr std::array<std::uint8_t, kEmptyMessageSize> kZeros{};
+    if (!crypto::ct_equal(material->view(), ByteView(kZeros))) return Errc::mac_mismatch;
   }
   if (session->initiation == Initiation::active) session->confirmed = true;
   out.sender_ik = session->peer_ik;
-  stores_.sessions.save_session(*session);
-  if (replaced) stores_.sessions.save_previous_session(*replaced);
+  enforce_skipped_budget(sender, *session, replaced ? &*replaced : nullptr);
+  if (keep_current) {
+    // The previous session decrypted a late message: it stays the previous one.
+    stores_.sessions.save_previous_session(*session);
+  } else {
+    stores_.sessions.save_session(*session);
+    if (replaced) stores_.sessions.save_previous_session(*replaced);
+  }
+  if (new_kex) stores_.sessions.remember_key_exchange(*new_kex);
   last_repair_.erase(sender);
 
   if (used_prekey) {
@@ -263,12 +294,25 @@ std::vector<DeviceAddress> SessionManager::end_history_sync() {
   return std::exchange(queued_empty_replies_, {});
 }
 
-Result<void> SessionManager::repair_session(const DeviceAddress& peer, std::int64_t now) {
+void SessionManager::enforce_skipped_budget(const DeviceAddress& peer, Session& current, Session* previous) {
+  const auto others = stores_.sessions.skipped_keys_besides(peer);
+  auto left = [](std::size_t cap, std::size_t used) { return used >= cap ? std::size_t{0} : cap - used; };
+  std::size_t budget = std::min({kMaxSkippedPerSession, left(kMaxSkippedPerPeerAccount, others.account),
+                                 left(kMaxSkippedTotal, others.total)});
+  current.ratchet.drop_oldest_skipped(budget);
+  if (previous) previous->ratchet.drop_oldest_skipped(budget - current.ratchet.skipped_key_count());
+}
+
+Result<void> SessionManager::request_repair(const DeviceAddress& peer, std::int64_t now) {
+  // Repair only where there truly is no session: a failure that anyone can cause (a key
+  // exchange naming an unknown prekey) must never cost a working session.
+  if (stores_.sessions.load_session(peer) || stores_.sessions.load_previous_session(peer)) return Errc::bad_request;
   auto it = last_repair_.find(peer);
   if (it != last_repair_.end() && now - it->second < config_.repair_interval) return Errc::repair_throttled;
   last_repair_[peer] = now;
-  stores_.sessions.remove_session(peer);
   return {};
 }
+
+void SessionManager::reset_session(const DeviceAddress& peer) { stores_.sessions.remove_session(peer); }
 
 }  // namespace multiend::omemo

@@ -77,10 +77,15 @@ class SessionManager {
   void begin_history_sync() { history_sync_ = true; }
   std::vector<DeviceAddress> end_history_sync();
 
-  // Session repair after a failed decryption: drops the session so the next encrypt builds a
-  // fresh one from the peer's bundle. Errc::repair_throttled if this device was repaired within
-  // the configured interval and nothing from it decrypted since (one repair, not a loop).
-  Result<void> repair_session(const DeviceAddress& peer, std::int64_t now);
+  // Session repair after a failed decryption: may the caller build a fresh session from the
+  // peer's bundle (after checking its identity key) and send it an empty message? Only when no
+  // session (current or previous) exists: Errc::bad_request otherwise, so an unauthenticated
+  // stanza never costs a working session. Errc::repair_throttled if this device was repaired
+  // within the configured interval and nothing from it decrypted since (one repair, not a loop).
+  Result<void> request_repair(const DeviceAddress& peer, std::int64_t now);
+  // Drops the session with `peer` (and the previous one): the user's explicit way out
+  // (multiend reset-session). The next encrypt builds a fresh one from a bundle.
+  void reset_session(const DeviceAddress& peer);
 
  private:
   SessionManager(Stores stores, crypto::Rng& rng, OwnIdentity id, ManagerConfig config);
@@ -88,6 +93,8 @@ class SessionManager {
   Result<Session> build_passive(const DeviceAddress& peer, const KeyExchangeHeader& kex,
                                 std::uint32_t* used_prekey);
   Result<crypto::Bytes> encrypt_for(Session& s, crypto::ByteView key_material);
+  // Trims skipped keys so one peer account, and all peers together, stay within their caps.
+  void enforce_skipped_budget(const DeviceAddress& peer, Session& current, Session* previous);
 
   Stores stores_;
   crypto::Rng& rng_;

@@ -77,6 +77,20 @@ class SessionStore {
   // current session cannot decrypt. A store that keeps none loses those messages.
   virtual std::optional<Session> load_previous_session(const DeviceAddress&) { return std::nullopt; }
   virtual void save_previous_session(const Session&) {}
+
+  // Bounds on what peers can make us keep (SessionManager enforces them with these counts).
+  virtual std::size_t session_count(const std::string& jid) = 0;  // current sessions with jid's devices
+  struct SkippedCounts {
+    std::size_t account = 0;  // in sessions (current and previous) with other devices of peer.jid
+    std::size_t total = 0;    // in every session but peer's
+  };
+  virtual SkippedCounts skipped_keys_besides(const DeviceAddress& peer) = 0;
+
+  // Key exchanges that built a session, by their ephemeral key: a replay of one (its one-time
+  // prekey may still be loadable while history sync hides used prekeys) is refused. The store
+  // keeps at least the newest kMaxRememberedKeyExchanges.
+  virtual bool key_exchange_consumed(const X25519Public& ek) = 0;
+  virtual void remember_key_exchange(const X25519Public& ek) = 0;
 };
 
 class DeviceListStore {

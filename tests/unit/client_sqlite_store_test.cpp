@@ -364,7 +364,7 @@ TEST_CASE("a rolled-back decryption leaves no trace; a committed one is a duplic
   const std::string a = "alice@example.org";
   auto m = encrypt(alice->mgr, *bob.mgr, "once");
   client::HistoryEntry e{"stanza-1", client::EntryType::message, a, 11, {"bob@example.org"}, "once", 1000,
-                         client::Direction::in, ""};
+                         client::Direction::in, "", ""};
 
   {
     auto tx = bob.store->begin();
@@ -464,7 +464,7 @@ TEST_CASE("a process dying inside a transaction loses only that transaction") {
         SqliteStore s(p);
         auto tx = s.begin();
         s.remove_prekey(prekey_id);
-        s.history().append({"s2", client::EntryType::message, "bob@example.org", 2, {}, "hi", 5, client::Direction::in, ""});
+        s.history().append({"s2", client::EntryType::message, "bob@example.org", 2, {}, "hi", 5, client::Direction::in, "", ""});
         s.history().set_last_stanza_id("s2");
         if (commit) tx.commit();
         ::_exit(0);  // no destructors, no rollback, no close: like a crash
@@ -616,12 +616,12 @@ TEST_CASE("history: unique by stanza-id, archive order, filter and limit") {
   using client::Direction;
   using client::EntryType;
   const std::string alice = "alice@example.org", bob = "bob@example.org", carol = "carol@example.org";
-  const client::HistoryEntry e1{"id-1", EntryType::message, bob, 21, {alice}, "hi alice", 3000, Direction::in, ""};
-  const client::HistoryEntry e2{"id-2", EntryType::message, alice, 11, {bob, carol}, "hi both", 4000, Direction::out, ""};
+  const client::HistoryEntry e1{"id-1", EntryType::message, bob, 21, {alice}, "hi alice", 3000, Direction::in, "", ""};
+  const client::HistoryEntry e2{"id-2", EntryType::message, alice, 11, {bob, carol}, "hi both", 4000, Direction::out, "", ""};
   const client::HistoryEntry e3{"id-3", EntryType::undecryptable, carol, 31, {alice}, "", 1000, Direction::in,
-                                "no key for this device"};
+                                "no key for this device", ""};
   const client::HistoryEntry e4{"id-4", EntryType::message, "dave@example.org", 41, {alice}, "", 5000,
-                                Direction::in, ""};
+                                Direction::in, "", ""};
   {
     SqliteStore s(p);
     auto& h = s.history();
@@ -728,7 +728,7 @@ TEST_CASE("garbage, foreign, newer and corrupted files give clear errors") {
       SqliteDevice d(p, "bob@example.org", 22, 2);
       for (int i = 0; i < 50; ++i)
         d.store->history().append({"id" + std::to_string(i), client::EntryType::message, "a@b", 1, {"c@d"},
-                                   std::string(200, 'x'), i, client::Direction::in, ""});
+                                   std::string(200, 'x'), i, client::Direction::in, "", ""});
     }
     std::string bytes = slurp(p);
     REQUIRE(bytes.size() > 3 * 4096);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <random>
 
+#include "omemo.pb.h"
 #include "tests/support/devices.hpp"
 
 using namespace multiend;
@@ -58,25 +59,66 @@ TEST_CASE("messages from a previous chain arrive after the ratchet stepped") {
   CHECK(b->receive(now, *a).error() == Errc::duplicate_message);
 }
 
-TEST_CASE("skipped keys: 1000 in one message is allowed, 1001 is refused") {
+TEST_CASE("skipped keys: 1000 in one message are stored; a longer gap is an authenticated jump") {
   auto a = make_device("alice@example.org", 11, 1);
   auto b = make_device("bob@example.org", 22, 2);
   auto c = make_device("bob@example.org", 33, 3);  // a second receiver on a separate session
   handshake(*a, *b);
   handshake(*a, *c);
   std::vector<EncryptedMessage> to_b, to_c;
-  for (int i = 0; i < 1002; ++i) {
+  for (int i = 0; i < 5000; ++i) {
     to_b.push_back(a->send("m" + std::to_string(i), {b.get()}));
-    to_c.push_back(a->send("m" + std::to_string(i), {c.get()}));
+    if (i < 1002) to_c.push_back(a->send("m" + std::to_string(i), {c.get()}));
   }
   // Index 1000 skips exactly 1000 keys (0..999).
   CHECK(b->receive_text(to_b[1000], *a) == "m1000");
   CHECK(b->store.load_session(a->address())->ratchet.skipped_key_count() == 1000);
   CHECK(b->receive_text(to_b[3], *a) == "m3");
-  // Index 1001 would skip 1001: refused, session untouched, the next in order still works.
-  auto r = c->receive(to_c[1001], *a);
-  CHECK(r.error() == Errc::too_many_skipped);
-  CHECK(c->receive_text(to_c[0], *a) == "m0");
+  // Index 1001 skips 1001 (an archive that expired messages): accepted, the oldest key dropped.
+  CHECK(c->receive_text(to_c[1001], *a) == "m1001");
+  CHECK(c->store.load_session(a->address())->ratchet.skipped_key_count() == 1000);
+  CHECK(c->receive(to_c[0], *a).error() == Errc::duplicate_message);
+  CHECK(c->receive_text(to_c[1], *a) == "m1");
+  // A jump of ~4000: only the newest 1000 keys of the gap are kept.
+  CHECK(b->receive_text(to_b[4999], *a) == "m4999");
+  auto session = b->store.load_session(a->address());
+  CHECK(session->ratchet.skipped_key_count() == 1000);
+  CHECK(b->receive_text(to_b[4500], *a) == "m4500");
+  CHECK(b->receive(to_b[3000], *a).error() == Errc::duplicate_message);
+}
+
+namespace {
+
+// A copy of `m` whose (only) key claims counter `n` in the same chain. Its MAC was computed
+// for the real counter, so it can never authenticate.
+EncryptedMessage with_counter(const EncryptedMessage& m, std::uint32_t n) {
+  EncryptedMessage out = m;
+  auto& key = out.groups.at(0).keys.at(0);
+  REQUIRE_FALSE(key.kex);
+  wire::OMEMOAuthenticatedMessage auth;
+  REQUIRE(auth.ParseFromArray(key.data.data(), static_cast<int>(key.data.size())));
+  wire::OMEMOMessage msg;
+  REQUIRE(msg.ParseFromString(auth.message()));
+  msg.set_n(n);
+  msg.SerializeToString(auth.mutable_message());
+  key.data.resize(auth.ByteSizeLong());
+  auth.SerializeToArray(key.data.data(), static_cast<int>(key.data.size()));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the jump is bounded: a forged huge counter costs at most kMaxChainJump steps and changes nothing") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 22, 2);
+  handshake(*a, *b);
+  auto real = a->send("real", {b.get()});
+  CHECK(b->receive(with_counter(real, kMaxChainJump + 1), *a).error() == Errc::too_many_skipped);
+  CHECK(b->receive(with_counter(real, 0xFFFFFFFFu), *a).error() == Errc::too_many_skipped);
+  // Within the bound the chain is derived, but the MAC fails and nothing is kept.
+  CHECK(b->receive(with_counter(real, kMaxChainJump), *a).error() == Errc::mac_mismatch);
+  CHECK(b->store.load_session(a->address())->ratchet.skipped_key_count() == 0);
+  CHECK(b->receive_text(real, *a) == "real");
 }
 
 TEST_CASE("the skipped-key store keeps at most 1000 keys, dropping the oldest") {
