@@ -56,6 +56,7 @@ HistoryEntry sent_entry(const Device& device, const std::string& stanza_id, cons
   e.body = body;
   e.timestamp_us = now * 1000000;
   e.direction = Direction::out;
+  e.trust = "own";
   return e;
 }
 

@@ -77,9 +77,67 @@ void cmd_init(const Common& c, const InitArgs& a) {
         {"component", s.component}});
 }
 
+namespace {
+
+nlohmann::json sent_json(const std::vector<std::string>& to, const SendReport& report) {
+  nlohmann::json devices = nlohmann::json::array(), skipped = nlohmann::json::array();
+  for (const auto& a : report.devices) devices.push_back(address_json(a));
+  for (const auto& [a, why] : report.skipped) {
+    auto j = address_json(a);
+    j["reason"] = why;
+    skipped.push_back(j);
+  }
+  std::vector<std::string> recipients;
+  for (const auto& t : to) recipients.push_back(user_bare_jid(t));
+  return {{"type", "sent"}, {"id", report.stanza_id}, {"to", recipients}, {"devices", devices}, {"skipped", skipped},
+          {"resent", report.resent}};
+}
+
+// One line without its '\n', at most kMaxBody + 1 bytes kept (longer lines are refused by the
+// caller, so a huge line costs no memory). False at the end of the input.
+bool read_line(std::istream& in, std::string& line) {
+  line.clear();
+  int ch;
+  bool any = false;
+  while ((ch = in.get()) != std::char_traits<char>::eof()) {
+    any = true;
+    if (ch == '\n') return true;
+    if (line.size() <= kMaxBody) line.push_back(static_cast<char>(ch));
+  }
+  return any;
+}
+
+// send --lines: one connection; each stdin line is one message, sent (and receipted) in turn.
+void send_lines(const Common& c, const SendArgs& a) {
+  auto o = open_state(c);
+  std::size_t sent = 0;
+  run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
+             [&](Client& client) -> asio::awaitable<void> {
+               co_await start(client);
+               co_await client.catch_up({}, {});
+               std::string line;
+               while (read_line(std::cin, line)) {
+                 if (line.size() > kMaxBody)
+                   throw ClientError(ErrorKind::usage, "line " + std::to_string(sent + 1) + " is longer than 64 KiB");
+                 if (!line.empty() && line.back() == '\r') line.pop_back();
+                 if (line.empty()) continue;
+                 SendReport report = co_await client.send(a.to, line, {});
+                 emit(sent_json(a.to, report));
+                 ++sent;
+               }
+             });
+}
+
+}  // namespace
+
 void cmd_send(const Common& c, const SendArgs& a) {
   const auto& to = a.to;
   if (a.body && a.body_file) throw ClientError(ErrorKind::usage, "give --body or --body-file, not both");
+  if (a.lines) {
+    if (a.body || a.body_file) throw ClientError(ErrorKind::usage, "--lines reads stdin: no --body or --body-file");
+    send_lines(c, a);
+    return;
+  }
   std::string body;
   if (a.body) {
     body = *a.body;
@@ -108,17 +166,7 @@ void cmd_send(const Common& c, const SendArgs& a) {
                co_await client.catch_up({}, {});
                report = co_await client.send(to, body, {});
              });
-  nlohmann::json devices = nlohmann::json::array(), skipped = nlohmann::json::array();
-  for (const auto& a : report.devices) devices.push_back(address_json(a));
-  for (const auto& [a, why] : report.skipped) {
-    auto j = address_json(a);
-    j["reason"] = why;
-    skipped.push_back(j);
-  }
-  std::vector<std::string> recipients;
-  for (const auto& t : to) recipients.push_back(user_bare_jid(t));
-  emit({{"type", "sent"}, {"id", report.stanza_id}, {"to", recipients}, {"devices", devices}, {"skipped", skipped},
-        {"resent", report.resent}});
+  emit(sent_json(to, report));
 }
 
 void cmd_sync(const Common& c) {

@@ -25,6 +25,7 @@ struct SendArgs {
   std::vector<std::string> to;
   std::optional<std::string> body;       // visible in /proc/PID/cmdline: stdin or body_file are private
   std::optional<std::string> body_file;
+  bool lines = false;  // one message per stdin line, one connection, each receipted in turn
 };
 void cmd_send(const Common& c, const SendArgs& a);
 void cmd_sync(const Common& c);

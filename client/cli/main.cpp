@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   send_cmd->add_option("--to", send.to, "a recipient's JID (repeat for several)")->required();
   send_cmd->add_option("--body", send.body, "the text (visible to other local users in the process list)");
   send_cmd->add_option("--body-file", send.body_file, "read the text from this file (private, like stdin)");
+  send_cmd->add_flag("--lines", send.lines, "one message per stdin line, over one connection");
 
   auto* sync_cmd = app.add_subcommand("sync", "catch up from the archive and exit");
   add_common(sync_cmd);

@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""End-to-end: the client against a lying server and lost history, through a real Prosody (or
+ejabberd), PostgreSQL and the archive component (the harness of test_e2e.py).
+
+    tests/e2e/test_e2e_recovery.py --cli build/client/multiend --component build/server/multiend-component
+                                   [--server prosody|ejabberd] [--only a,b] [--keep] [-v]
+
+* repair_attack_by_lying_server: an injected key exchange naming an unknown prekey plus a
+  bundle for the victim's contact that the server swapped for an attacker's keys: the verified
+  session is kept, the next message is readable only by the real device, the event is reported,
+  and reset-session refuses the swapped bundle.
+* trust_on_receive: every message line says how far its sending device is trusted; distrusted
+  and unlisted devices are not shown, and no session is built for an unlisted device id.
+* expired_history_recovers: a device that missed 1,100 messages the archive then expired reads
+  the next ones (an authenticated jump past the skip cap).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import sqlite3
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Dict, List
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import test_e2e  # noqa: E402
+from test_e2e import Bed, Cli, check, xmpp_client  # noqa: E402
+
+from twomemo import twomemo_pb2  # noqa: E402  (python3-twomemo: the OMEMO 2 protobuf messages)
+
+NS_OMEMO = "urn:xmpp:omemo:2"
+
+
+def by_id(lines: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    return {e["id"]: e for e in lines}
+
+
+def archived_key(bed: Bed, stanza_id: str, jid: str, device: int) -> ET.Element:
+    """The <key> for (jid, device) in the archived stanza, as the component stored it."""
+    root = ET.fromstring(bed.psql(f"SELECT stanza FROM messages WHERE id = {int(stanza_id)}").strip())
+    for keys in root.iter(f"{{{NS_OMEMO}}}keys"):
+        if keys.get("jid") == jid:
+            for k in keys.findall(f"{{{NS_OMEMO}}}key"):
+                if int(k.get("rid", "0")) == device:
+                    return k
+    raise test_e2e.Failure(f"no key for {jid}/{device} in archived message {stanza_id}")
+
+
+def forged_key_exchange(sender_ik: bytes) -> str:
+    """An OMEMOKeyExchange naming a one-time prekey that does not exist (0x7ffffffe): anyone who
+    can put a stanza in the archive can write one. Nothing in it is authenticated."""
+    inner = twomemo_pb2.OMEMOMessage(n=0, pn=0, dh_pub=os.urandom(32), ciphertext=os.urandom(48))
+    auth = twomemo_pb2.OMEMOAuthenticatedMessage(mac=os.urandom(16), message=inner.SerializeToString())
+    kex = twomemo_pb2.OMEMOKeyExchange(pk_id=0x7FFFFFFE, spk_id=1, ik=sender_ik, ek=os.urandom(32),
+                                       message=auth)
+    return base64.b64encode(kex.SerializeToString()).decode()
+
+
+def scenario_repair_attack_by_lying_server(bed: Bed) -> None:
+    a, b, m = Cli(bed, "alice1", "alice"), Cli(bed, "bob1", "bob"), Cli(bed, "mallory1", "mallory")
+    for d in (a, b, m):
+        d.init()
+    bed.alice = a
+    a.send(["bob"], "hello bob")
+    b.sync()
+    b.send(["alice"], "hello alice")
+    a.sync()
+    fp = b.run("fingerprint")[0]["fingerprint"]
+    a.run("trust", b.jid, str(b.device), "--fingerprint", fp)
+
+    # 1. A key exchange "from bob1" naming an unknown prekey lands in alice's archive.
+    bob_ik = bytes.fromhex(bed.psql(f"SELECT encode(ik, 'hex') FROM devices WHERE owner = '{b.jid}' "
+                                    f"AND device_id = {b.device}").strip())
+    check(len(bob_ik) == 32, "bob1's identity key is not in the component's database")
+    enc = (f"<encrypted xmlns='{NS_OMEMO}'><header sid='{b.device}'><keys jid='{a.jid}'>"
+           f"<key rid='{a.device}' kex='true'>{forged_key_exchange(bob_ik)}</key></keys></header>"
+           f"<payload>{base64.b64encode(os.urandom(48)).decode()}</payload></encrypted>")
+
+    async def inject() -> str:
+        async with xmpp_client.Client(bed.env, "bob", "injector") as c:
+            _, _, stanza_id = await c.send_and_wait(enc)
+            return stanza_id
+
+    forged_id = asyncio.run(inject())
+
+    # 2. The server now answers bundle requests for bob1 with mallory's keys.
+    bed.psql(f"""
+        UPDATE devices d SET ik = x.ik, spk_id = x.spk_id, spk = x.spk, spks = x.spks FROM devices x
+         WHERE d.owner = '{b.jid}' AND d.device_id = {b.device} AND x.owner = '{m.jid}' AND x.device_id = {m.device};
+        DELETE FROM prekeys WHERE owner = '{b.jid}' AND device_id = {b.device};
+        INSERT INTO prekeys (owner, device_id, pk_id, pk)
+             SELECT '{b.jid}', {b.device}, pk_id, pk FROM prekeys WHERE owner = '{m.jid}' AND device_id = {m.device};""")
+
+    # 3. alice reads it: reported, and the verified session stays.
+    got = by_id(a.sync())
+    check(forged_id in got and got[forged_id]["type"] == "undecryptable"
+          and got[forged_id]["reason"].startswith("prekey-gone"), f"the forged key exchange: {got.get(forged_id)}")
+
+    # 4. alice's next message goes out in the old session: no key exchange, readable by bob1.
+    s = a.send(["bob"], "for the real bob only")
+    check((b.jid, b.device) in {(x["jid"], x["device"]) for x in s["devices"]}, f"sent {s}")
+    key = archived_key(bed, s["id"], b.jid, b.device)
+    check(key.get("kex") not in ("true", "1"), "alice started a new session from the swapped bundle")
+    check([e["body"] for e in b.sync() if e["id"] == s["id"]] == ["for the real bob only"], "bob1 cannot read it")
+    with sqlite3.connect(a.state) as db:
+        pinned = db.execute("SELECT hex(identity_key), trust FROM devices WHERE jid = ? AND device = ?",
+                            (b.jid, b.device)).fetchone()
+    check(pinned is not None and bytes.fromhex(pinned[0]) == bob_ik and pinned[1] == "verified",
+          f"alice's pinned key for bob1 changed: {pinned}")
+
+    # 5. The manual way out checks the identity too: the swapped bundle is refused.
+    a.run("reset-session", b.jid, str(b.device), expect=3)
+    check("identity-changed" in a.last_error, a.last_error)
+    s = a.send(["bob"], "still the real bob")
+    check([e["body"] for e in b.sync() if e["id"] == s["id"]] == ["still the real bob"], "session lost after reset")
+
+
+def scenario_trust_on_receive(bed: Bed) -> None:
+    a = getattr(bed, "alice", None)
+    if a is None:
+        a = Cli(bed, "alice1", "alice")
+        a.init()
+    c1, c2 = Cli(bed, "carol1", "carol"), Cli(bed, "carol2", "carol")
+    c1.init()
+    c2.init()
+    s = c1.send(["alice"], "first contact")
+    got = by_id(a.sync())
+    check(got[s["id"]]["type"] == "message" and got[s["id"]]["trust"] == "blind", f"blind: {got.get(s['id'])}")
+    own = [e for e in a.history() if e["direction"] == "out"]
+    check(own and all(e["trust"] == "own" for e in own), f"own messages: {own[:2]}")
+    fp = c1.run("fingerprint")[0]["fingerprint"]
+    a.run("trust", c1.jid, str(c1.device), "--fingerprint", fp)
+    s1, s2 = c1.send(["alice"], "verified now"), c2.send(["alice"], "from an unverified device")
+    got = by_id(a.sync())
+    check(got[s1["id"]]["trust"] == "verified", f"verified: {got.get(s1['id'])}")
+    check(got[s2["id"]]["type"] == "message" and got[s2["id"]]["trust"] == "undecided", f"undecided: {got.get(s2['id'])}")
+    a.run("distrust", c2.jid, str(c2.device))
+    s3 = c2.send(["alice"], "from a distrusted device")
+    got = by_id(a.sync())
+    e = got[s3["id"]]
+    check(e["type"] == "undecryptable" and e["trust"] == "distrusted" and e["reason"].startswith("distrusted")
+          and e["body"] is None, f"distrusted: {e}")
+
+    # A device id carol's account never listed: not decrypted, no session, no prekey spent.
+    async def rogue() -> str:
+        async with xmpp_client.Client(bed.env, "carol", "rogue") as c:
+            d = await xmpp_client.Device.create(c, device_id=777)
+            enc = await d.encrypt(b"from nowhere", [(a.jid, a.device), (c1.jid, c1.device), (c2.jid, c2.device)])
+            _, _, stanza_id = await c.send_and_wait(enc)
+            return stanza_id
+
+    sid = asyncio.run(rogue())
+    got = by_id(a.sync())
+    e = got[sid]
+    check(e["type"] == "undecryptable" and e["trust"] == "unlisted" and e["reason"].startswith("unlisted"),
+          f"unlisted: {e}")
+    with sqlite3.connect(a.state) as db:
+        n = db.execute("SELECT count(*) FROM sessions WHERE jid = ? AND device = 777", (c1.jid,)).fetchone()[0]
+    check(n == 0, "a session was built for an unlisted device")
+    check([x["trust"] for x in a.run("history") if x["id"] == sid] == ["unlisted"], "history lost the trust field")
+
+
+def scenario_expired_history_recovers(bed: Bed) -> None:
+    bed.restart_component(retention_seconds=3, retention_interval_seconds=1)
+    try:
+        d1, e1, e2 = Cli(bed, "dave1", "dave"), Cli(bed, "eve1", "eve"), Cli(bed, "eve2", "eve")
+        for d in (d1, e1, e2):
+            d.init()
+        d1.send(["eve"], "hello eve")
+        e2.sync()  # eve2 answers the key exchange: the session is confirmed
+        d1.sync()
+        # eve2 goes offline; dave sends 1,100 messages over one connection.
+        t0 = time.time()
+        out = d1.run("send", "--to", e1.jid, "--lines", stdin="".join(f"missed {i}\n" for i in range(1100)),
+                     timeout=600)
+        check(len(out) == 1100 and all(o["type"] == "sent" and o["id"] for o in out), f"send --lines printed {len(out)}")
+        bed.log(f"send --lines: 1,100 messages in {time.time() - t0:.1f} s")
+        deadline = time.time() + 60
+        while time.time() < deadline and int(bed.psql(f"SELECT count(*) FROM messages WHERE sender_bare = '{d1.jid}'")):
+            time.sleep(0.5)
+        check(int(bed.psql(f"SELECT count(*) FROM messages WHERE sender_bare = '{d1.jid}'")) == 0,
+              "the archive did not expire the messages")
+        after = [d1.send(["eve"], f"after the expiry {i}")["id"] for i in range(3)]
+        got = by_id(e2.sync())
+        for i, sid in enumerate(after):
+            check(sid in got and got[sid]["type"] == "message" and got[sid]["body"] == f"after the expiry {i}",
+                  f"eve2 after the expiry: {got.get(sid)}")
+        s = e2.send(["dave"], "I am back")
+        check([x["body"] for x in d1.sync() if x["id"] == s["id"]] == ["I am back"], "dave cannot read eve2")
+    finally:
+        bed.restart_component()
+
+
+SCENARIOS = [scenario_repair_attack_by_lying_server, scenario_trust_on_receive, scenario_expired_history_recovers]
+
+if __name__ == "__main__":
+    sys.exit(test_e2e.run(SCENARIOS, __doc__))
