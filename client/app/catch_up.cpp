@@ -50,7 +50,7 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
   std::vector<omemo::DeviceAddress> empty_to, repair;
   bool republish = false;
   catching_up_ = true;
-  device_.manager().begin_history_sync();
+  HistorySync sync(device_);
   try {
     for (;;) {
       const std::string qid = new_id();
@@ -109,19 +109,10 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
     }
   } catch (...) {
     catching_up_ = false;
-    // Used prekeys hidden during this catch-up must not stay loadable, and the next receive
-    // must not run in history-sync mode. (Committed pages keep their effects.)
-    auto tx = device_.store().begin();
-    (void)device_.manager().end_history_sync();
-    tx.commit();
-    throw;
+    throw;  // `sync` ends history sync on the way out
   }
   catching_up_ = false;
-  {
-    auto tx = device_.store().begin();
-    for (auto& d : device_.manager().end_history_sync()) empty_to.push_back(std::move(d));
-    tx.commit();
-  }
+  for (auto& d : sync.finish()) empty_to.push_back(std::move(d));
   co_await after_receive(std::move(empty_to), std::move(repair), republish);
   co_await drain_deferred(sink);
   co_return report;

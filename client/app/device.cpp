@@ -1,5 +1,7 @@
 #include "client/app/device.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "client/app/errors.hpp"
@@ -259,6 +261,29 @@ Received Device::receive_in_savepoint(const component::Archived& archived, std::
   }
   r.entry = std::move(e);
   return r;
+}
+
+HistorySync::HistorySync(Device& device) : device_(&device) { device.manager().begin_history_sync(); }
+
+std::vector<omemo::DeviceAddress> HistorySync::finish() {
+  auto tx = device_->store().begin();
+  auto out = device_->manager().end_history_sync();
+  tx.commit();
+  device_ = nullptr;
+  return out;
+}
+
+HistorySync::~HistorySync() {
+  if (!device_) return;
+  try {
+    auto tx = device_->store().begin();
+    (void)device_->manager().end_history_sync();
+    tx.commit();
+  } catch (const std::exception& e) {
+    // The state file is unusable (the reason the catch-up failed, most likely); the next
+    // catch-up ends history sync again and deletes what is hidden.
+    spdlog::error("could not end history sync: {}", e.what());
+  }
 }
 
 }  // namespace multiend::client

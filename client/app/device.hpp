@@ -74,4 +74,21 @@ class Device {
   std::optional<omemo::SessionManager> manager_;
 };
 
+// History sync for the length of one catch-up (SessionManager::begin_history_sync: used
+// prekeys are hidden, empty replies queued). finish() ends it and returns who needs an empty
+// message. If the catch-up ends early instead (an exception), the destructor ends it anyway:
+// the prekeys hidden so far are deleted and the queue dropped, so no used prekey stays loadable
+// and later receives do not run in history-sync mode.
+class HistorySync {
+ public:
+  explicit HistorySync(Device& device);
+  ~HistorySync();
+  HistorySync(const HistorySync&) = delete;
+  HistorySync& operator=(const HistorySync&) = delete;
+  std::vector<omemo::DeviceAddress> finish();
+
+ private:
+  Device* device_;
+};
+
 }  // namespace multiend::client

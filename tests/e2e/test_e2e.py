@@ -182,13 +182,17 @@ class Bed:
             time.sleep(0.1)
         raise RuntimeError("the component did not connect:\n" + (self.work / "component.log").read_text()[-2000:])
 
-    def restart_component(self, **extra: Any) -> None:
-        """Stops the component (checking it exited cleanly) and starts it with extra settings."""
+    def stop_component(self) -> None:
+        """Stops the component, checking that it exited cleanly (a sanitizer report fails it)."""
         assert self.proc is not None
         self.proc.terminate()
         rc = self.proc.wait(30)
         if rc != 0:
             raise Failure(f"the component exited {rc} on SIGTERM:\n" + (self.work / "component.log").read_text()[-2000:])
+
+    def restart_component(self, **extra: Any) -> None:
+        """Stops the component (checking it exited cleanly) and starts it with extra settings."""
+        self.stop_component()
         self.start_component(**extra)
 
     def signal_component(self, sig: int) -> None:
@@ -584,8 +588,11 @@ def scenario_bad_input(bed: Bed) -> None:
     before = a.history()
     bad_pw = bed.work / "wrong.pw"
     bad_pw.write_text("not-the-password\n")
-    a.run("sync", "--password-file", str(bad_pw), expect=2)
-    check("authentication failed" in a.last_error, a.last_error)
+    bad_pw.chmod(0o644)
+    r = subprocess.run([str(bed.cli), "sync", "--state", str(a.state), "--password-file", str(bad_pw)],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "authentication failed" in r.stderr, f"wrong password: {r.returncode} {r.stderr}")
+    check("readable by other users" in r.stderr, f"no warning about a world-readable password file: {r.stderr}")
     a.send(["nobody"], "hello?", expect=3)
     check("nobody@" in a.last_error, a.last_error)
     check(a.history() == before, "a failed command changed the history")

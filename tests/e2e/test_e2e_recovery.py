@@ -11,6 +11,9 @@ ejabberd), PostgreSQL and the archive component (the harness of test_e2e.py).
   and reset-session refuses the swapped bundle.
 * trust_on_receive: every message line says how far its sending device is trusted; distrusted
   and unlisted devices are not shown, and no session is built for an unlisted device id.
+* lying_archive_is_bounded: an archive that answers every page with "not complete" and no
+  progress, or with more results than asked, ends the catch-up with an error instead of a loop
+  or an unbounded buffer.
 * expired_history_recovers: a device that missed 1,100 messages the archive then expired reads
   the next ones (an authenticated jump past the skip cap).
 """
@@ -29,6 +32,7 @@ from typing import Any, Dict, List
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import test_e2e  # noqa: E402
+from lying_component import LyingComponent  # noqa: E402
 from test_e2e import Bed, Cli, check, xmpp_client  # noqa: E402
 
 from twomemo import twomemo_pb2  # noqa: E402  (python3-twomemo: the OMEMO 2 protobuf messages)
@@ -192,11 +196,39 @@ def scenario_expired_history_recovers(bed: Bed) -> None:
                   f"eve2 after the expiry: {got.get(sid)}")
         s = e2.send(["dave"], "I am back")
         check([x["body"] for x in d1.sync() if x["id"] == s["id"]] == ["I am back"], "dave cannot read eve2")
+        # The manual way out: a fresh session by hand, identity checked; both sides go on.
+        out = e2.run("reset-session", d1.jid, str(d1.device))
+        check(out and out[0]["type"] == "reset" and out[0]["device"] == d1.device, f"reset-session printed {out}")
+        s = e2.send(["dave"], "after a reset")
+        check(archived_key(bed, s["id"], d1.jid, d1.device).get("kex") in ("true", "1"), "no new key exchange")
+        check([x["body"] for x in d1.sync() if x["id"] == s["id"]] == ["after a reset"], "dave cannot read the reset")
+        s = d1.send(["eve"], "reply after the reset")
+        check([x["body"] for x in e2.sync() if x["id"] == s["id"]] == ["reply after the reset"], "eve2 cannot read dave")
     finally:
         bed.restart_component()
 
 
-SCENARIOS = [scenario_repair_attack_by_lying_server, scenario_trust_on_receive, scenario_expired_history_recovers]
+def scenario_lying_archive_is_bounded(bed: Bed) -> None:
+    a = getattr(bed, "alice", None)
+    if a is None:
+        a = Cli(bed, "alice1", "alice")
+        a.init()
+    bed.stop_component()
+    try:
+        for mode, error in (("no-progress", "no progress"), ("flood", "more results than asked")):
+            with LyingComponent(bed.env, mode, {a.jid: [a.device]}) as liar:
+                t0 = time.time()
+                a.run("sync", expect=3, timeout=60)
+                check(error in a.last_error, f"{mode}: {a.last_error}")
+                check(liar.mam_queries <= 3, f"{mode}: {liar.mam_queries} archive queries before giving up")
+                bed.log(f"{mode}: refused after {liar.mam_queries} queries in {time.time() - t0:.1f} s")
+    finally:
+        bed.start_component()
+    a.sync()  # the real archive again: no error
+
+
+SCENARIOS = [scenario_repair_attack_by_lying_server, scenario_trust_on_receive, scenario_lying_archive_is_bounded,
+             scenario_expired_history_recovers]
 
 if __name__ == "__main__":
     sys.exit(test_e2e.run(SCENARIOS, __doc__))

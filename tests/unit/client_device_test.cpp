@@ -115,3 +115,36 @@ TEST_CASE("the SQLite store remembers consumed key exchanges, the newest kMaxRem
   CHECK(store.key_exchange_consumed(ek(omemo::kMaxRememberedKeyExchanges)));
   CHECK_FALSE(store.key_exchange_consumed(ek(omemo::kMaxRememberedKeyExchanges + 1)));
 }
+
+TEST_CASE("a catch-up that ends early leaves no used prekey loadable and history sync off") {
+  TempDir dir;
+  crypto::DeterministicRng rng(1);
+  auto alice = Device::create(dir.path / "alice.db", "alice@example.org", rng, 0);
+  auto b1 = test::make_device("bob@example.org", 21, 2);
+  auto b2 = test::make_device("bob@example.org", 22, 3);
+  const omemo::DeviceAddress me{alice->jid(), alice->device_id()};
+  auto key_exchange_from = [&](test::Device& bob) {
+    omemo::Bundle bundle = alice->manager().bundle();
+    omemo::Recipient r{me, &bundle};
+    const std::string text = "hi";
+    auto out = bob.mgr.encrypt(crypto::ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
+                               std::span(&r, 1));
+    REQUIRE(out.failed.empty());
+    auto tx = alice->store().begin();
+    auto d = alice->manager().decrypt(out.message, "bob@example.org");
+    tx.commit();
+    REQUIRE(d.has_value());
+    return std::move(*d);
+  };
+  {
+    HistorySync sync(*alice);
+    auto d = key_exchange_from(*b1);
+    CHECK_FALSE(d.send_empty_reply);  // queued during history sync
+    CHECK(alice->store().hidden_prekeys().size() == 1);
+    // No finish(): the catch-up threw.
+  }
+  CHECK(alice->store().hidden_prekeys().empty());
+  auto d = key_exchange_from(*b2);
+  CHECK(d.send_empty_reply);  // history sync is off again
+  CHECK(alice->store().hidden_prekeys().empty());
+}
