@@ -3,7 +3,8 @@
 #   1. installs the dependencies (deploy/install-deps.sh, idempotent),
 #   2. builds and runs the whole ctest suite (unit, interop with python3-twomemo, fuzz-corpus replays,
 #      integration of the component with a real PostgreSQL and Prosody, the same on ejabberd, the
-#      e2e CLI suite on Prosody and on ejabberd, the compose file check),
+#      e2e CLI suite on Prosody and on ejabberd, the compose file check, and the container smoke
+#      test: every image of docker-compose.yml built from nothing and the stack run with podman),
 #   3. builds again with ASan+UBSan and runs the unit tests, corpus replays, interop, the
 #      integration and the e2e suites on Prosody (deploy/testbed) under the sanitizers.
 # Build folders: build/ and build-asan/ (override with MULTIEND_BUILD_DIR / MULTIEND_ASAN_DIR).
