@@ -42,7 +42,7 @@ class Component {
         mam_(ctx_),
         router_(ctx_, archive_, pubsub_, mam_),
         http_(ioc_.get_executor(), c.http_address, metrics_,
-              [this] { return stream_.authenticated() && db_.healthy(); }) {}
+              [this] { return stream_.writable() && db_.healthy(); }) {}
 
   int run() {
     spdlog::info("multiend-component: serving {} for users of {}, HTTP on {}", config_.component_domain,

@@ -28,6 +28,10 @@ struct Config {
   std::size_t max_stanza_bytes = 256 * 1024;
   std::size_t max_recipients = 100;
   std::size_t max_inflight = 2000;       // stanzas handled at once before we answer "wait"
+  // Bytes queued for the XMPP server above which the component stops reading from it until
+  // half of it is written (backpressure); at twice this the stream counts as stalled and is
+  // dropped and reconnected.
+  std::size_t output_buffer_bytes = 16 * 1024 * 1024;
   std::size_t batch_max = 256;           // messages per group commit
   std::uint32_t mam_default_max = 50;
   std::uint32_t mam_max = 250;

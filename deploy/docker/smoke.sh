@@ -182,6 +182,16 @@ for name in multiend-component multiend-client multiend-prosody; do
   say "image $name: $(( size / 1024 / 1024 )) MiB"
   if [ "$name" = multiend-component ] && [ "$size" -ge $(( 150 * 1024 * 1024 )) ]; then fail "the component image is over 150 MB"; fi
   user=$($ENG image inspect --format '{{.Config.User}}' "$name")
+  # Prosody's entry point prepares its volumes as root, then execs Prosody as `prosody`.
   case "$name:$user" in multiend-prosody:*) ;; *:multiend*) ;; *) fail "$name does not run as a non-root user ($user)";; esac
+  if $ENG image inspect --format '{{.Config.Env}}' "$name" | grep -qiE 'secret|password'; then
+    fail "$name has a secret in its environment"
+  fi
+  if [ "$name" != multiend-prosody ]; then
+    tools=$($ENG run --rm --network=none --entrypoint /bin/sh "$name" -c \
+      'for t in gcc g++ cc c++ cmake ninja make protoc; do command -v $t; done; true')
+    [ -z "$tools" ] || fail "$name carries build tools: $tools"
+  fi
 done
+say "images: non-root, no secrets in their environment, no build tools in the runtime images"
 say "passed in $(( $(date +%s) - T0 )) s"

@@ -11,6 +11,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <chrono>
 
 #include "protocol/crypto/sha1_hex.hpp"
@@ -49,16 +50,27 @@ asio::awaitable<T> timed(asio::awaitable<T> op, const boost::system::error_code&
 }  // namespace
 
 ComponentStream::ComponentStream(asio::io_context& ioc, const Config& config, Metrics& metrics)
-    : ioc_(ioc), config_(config), metrics_(metrics), socket_(ioc), write_signal_(ioc) {
+    : ioc_(ioc), config_(config), metrics_(metrics), socket_(ioc), write_signal_(ioc), drained_(ioc) {
   write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+}
+
+bool ComponentStream::writable() const noexcept {
+  if (!authenticated_) return false;
+  const auto stall = seconds(std::max<std::int64_t>(1, config_.request_timeout_seconds / 3));
+  return !write_started_ || std::chrono::steady_clock::now() - *write_started_ < stall;
+}
+
+void ComponentStream::enqueue(std::string bytes) {
+  out_bytes_ += bytes.size();
+  out_.push_back(std::move(bytes));
+  write_signal_.cancel();
 }
 
 void ComponentStream::stop() {
   stopping_ = true;
   if (authenticated_ && socket_.is_open()) {
     // Close the stream politely after what is queued; the writer closes the socket.
-    out_.push_back("</stream:stream>");
-    write_signal_.cancel();
+    enqueue("</stream:stream>");
   } else {
     asio::post(ioc_, [this] { close_socket(); });
   }
@@ -78,10 +90,17 @@ std::optional<ComponentStream::Ticket> ComponentStream::send(const xml::Element&
   }
   std::string s;
   xml::serialize_to(stanza, s, xmpp::kComponentNs);
-  out_.push_back(std::move(s));
+  enqueue(std::move(s));
   metrics_.stanza_out(kind);
-  write_signal_.cancel();
-  return Ticket{generation_, ++queued_};
+  const Ticket ticket{generation_, ++queued_};
+  if (out_bytes_ > 2 * config_.output_buffer_bytes) {
+    // Reading stopped long ago and the server still does not take our output: it is stalled.
+    // Drop the connection; the reconnect starts a new generation (pending fan-out resumes).
+    spdlog::warn("component stream: {} bytes queued for the XMPP server; dropping the stalled stream", out_bytes_);
+    metrics_.error("stream-output-overflow");
+    close_socket();
+  }
+  return ticket;
 }
 
 asio::awaitable<void> ComponentStream::run() {
@@ -97,6 +116,8 @@ asio::awaitable<void> ComponentStream::run() {
     authenticated_ = false;
     metrics_.xmpp_connected.Set(0);
     out_.clear();
+    out_bytes_ = 0;
+    write_started_.reset();
     close_socket();
     if (stopping_) break;
     if (was_up) attempt = 0;
@@ -195,6 +216,17 @@ asio::awaitable<void> ComponentStream::session() {
       co_await end_with_error(condition);
       throw std::runtime_error("bad input from the server (" + std::string(condition) + "): " + bad_input->message());
     }
+    if (out_bytes_ > config_.output_buffer_bytes) {
+      // Backpressure: read nothing more (so nothing more is answered) until the writer has
+      // caught up. If the server never reads, the writer's timeout closes the socket.
+      metrics_.error("stream-backpressure");
+      while (out_bytes_ > config_.output_buffer_bytes / 2 && authenticated_ && socket_.is_open()) {
+        boost::system::error_code wait_ec;
+        drained_.expires_after(milliseconds(100));
+        co_await drained_.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+      }
+      if (!socket_.is_open()) throw std::runtime_error("the stream stalled");
+    }
     co_await read_more();
   }
 }
@@ -217,16 +249,26 @@ asio::awaitable<void> ComponentStream::writer() {
       std::uint64_t count = 0;
       while (!out_.empty() && batch.size() < 256 * 1024) {
         batch += out_.front();
+        out_bytes_ -= std::min(out_bytes_, out_.front().size());
         out_.pop_front();
         ++count;
       }
       boost::system::error_code ec;
+      write_started_ = std::chrono::steady_clock::now();
       co_await timed(asio::async_write(socket_, asio::buffer(batch), asio::redirect_error(asio::use_awaitable, ec)),
                      ec, seconds(config_.request_timeout_seconds), "write");
+      write_started_.reset();
       if (generation == generation_) written_ += count;
+      if (out_bytes_ <= config_.output_buffer_bytes / 2) drained_.cancel();
     }
   } catch (const std::exception& e) {
-    spdlog::warn("component stream: write failed: {}", e.what());
+    // A write that failed or timed out leaves the stream in an unknown state: close it, so the
+    // reader fails too and the session reconnects (it used to go on reading, never writing).
+    spdlog::warn("component stream: write failed: {}; closing the stream", e.what());
+    write_started_.reset();
+    if (generation == generation_) close_socket();
+    writing_ = false;
+    co_return;
   }
   if (stopping_ || closing_ || generation != generation_ || !authenticated_) close_socket();
   writing_ = false;
@@ -239,8 +281,7 @@ asio::awaitable<void> ComponentStream::end_with_error(std::string_view condition
   if (writing_) {
     // The writer owns the socket's write side: queue behind what it has, so no bytes
     // interleave with a batch in progress; it closes the socket once the queue is empty.
-    out_.push_back(std::move(bytes));
-    write_signal_.cancel();
+    enqueue(std::move(bytes));
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (writing_ && std::chrono::steady_clock::now() < until) co_await sleep_for(milliseconds(10));
     co_return;

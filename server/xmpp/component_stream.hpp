@@ -3,6 +3,11 @@
 // reconnects with exponential backoff, forever, until stop(). Every wait has a timeout.
 // Input the parser refuses ends the stream with the matching RFC 6120 stream error
 // (restricted-xml, policy-violation, not-well-formed) and </stream:stream>, then reconnects.
+// Output is bounded in bytes (Config::output_buffer_bytes): above it the component stops
+// reading from the server until half of it is written; at twice it, or when one write takes
+// longer than request_timeout_seconds, the stream counts as stalled: it is closed and
+// reconnected (whoever needs a stanza delivered keeps its own record, see Ticket).
+// writable() is false while a write has been pending for a third of that timeout.
 // Runs on one single-threaded io_context: that thread is the connection's strand.
 // Knows nothing of what the stanzas mean: they go to the handler.
 #pragma once
@@ -11,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -52,6 +58,9 @@ class ComponentStream {
   // Stanzas of the current generation written to the socket so far.
   std::uint64_t written_through() const noexcept { return written_; }
   bool idle() const noexcept { return out_.empty() && !writing_; }
+  // Authenticated, and not stuck in a write: what /readyz reports.
+  bool writable() const noexcept;
+  std::size_t queued_bytes() const noexcept { return out_bytes_; }
 
  private:
   asio::awaitable<void> session();
@@ -59,6 +68,7 @@ class ComponentStream {
   // Sends a stream error and </stream:stream> after what is queued, then closes the socket.
   asio::awaitable<void> end_with_error(std::string_view condition);
   void close_socket();
+  void enqueue(std::string bytes);
 
   asio::io_context& ioc_;
   const Config& config_;
@@ -66,6 +76,9 @@ class ComponentStream {
   asio::ip::tcp::socket socket_;
   asio::steady_timer write_signal_;
   std::deque<std::string> out_;
+  std::size_t out_bytes_ = 0;
+  asio::steady_timer drained_;  // cancelled when the queue falls to half the buffer
+  std::optional<std::chrono::steady_clock::time_point> write_started_;
   std::uint64_t generation_ = 0;  // +1 per connection
   std::uint64_t queued_ = 0;      // stanzas queued in this generation
   std::uint64_t written_ = 0;     // stanzas written in this generation

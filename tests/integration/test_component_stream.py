@@ -167,6 +167,8 @@ class FakeConn:
         self.done_at: Optional[float] = None
         self.closed_by_us = False
         self.bytes_in = 0
+        self.reading = asyncio.Event()  # cleared: the server stops reading what the component writes
+        self.reading.set()
 
     def __repr__(self) -> str:
         state = "done" if self.done else ("authenticated" if self.authenticated else "open")
@@ -291,6 +293,7 @@ class FakeServer:
         root: Optional[ET.Element] = None
         try:
             while True:
+                await conn.reading.wait()
                 data = await reader.read(65536)
                 if not data:
                     break
@@ -1039,6 +1042,71 @@ async def sc_interleaved(ctx: Ctx) -> None:
     expect_error(answers[ids[4]], [("cancel", "service-unavailable"), ("cancel", "feature-not-implemented")],
                  "unknown namespace")
     await ctx.still_up(conn, "after the pipelined batch")
+
+
+# --- a server that stops reading ------------------------------------------------------------------------
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, from /proc (not guessed)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+STALL_SECONDS = 22  # past the component's write timeout (request_timeout_seconds, 15 s by default)
+RSS_LIMIT_MIB = 256
+
+
+@scenario("write_stall", timeout=90)
+async def sc_write_stall(ctx: Ctx) -> None:
+    """The server stops reading while flooding requests past the write timeout: bounded memory, not ready, reconnect."""
+    conn = await ctx.authed()
+    assert ctx.h.proc is not None
+    pid = ctx.h.proc.pid
+    chunk = "".join(f"<iq type='get' id='stall{i}' from='{ALICE}' to='{COMPONENT}'><query xmlns='{NS_DISCO_INFO}'/></iq>"
+                    for i in range(200)).encode()
+    conn.reading.clear()
+    t0 = time.monotonic()
+    peak = rss_mib(pid)
+    sent = 0
+    not_ready_at: Optional[float] = None
+    next_probe = t0
+    try:
+        while time.monotonic() - t0 < STALL_SECONDS:
+            transport = conn.writer.transport
+            if transport.is_closing():
+                break
+            if transport.get_write_buffer_size() < (1 << 20):  # the component reads: keep flooding
+                conn.writer.write(chunk)
+                sent += 200
+            else:
+                await asyncio.sleep(0.02)  # the component stopped reading: backpressure
+            await asyncio.sleep(0)
+            if time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + 0.5
+                peak = max(peak, rss_mib(pid))
+                status, _ = await ctx.http("/readyz")
+                if status == 503 and not_ready_at is None:
+                    not_ready_at = time.monotonic() - t0
+    finally:
+        conn.reading.set()  # read again: buffered output, then the close
+    peak = max(peak, rss_mib(pid))
+    ctx.note(f"{sent} requests sent in {STALL_SECONDS}s, peak RSS {peak:.0f} MiB, not ready after "
+             f"{not_ready_at if not_ready_at is None else round(not_ready_at, 1)}s")
+    check(peak < RSS_LIMIT_MIB, f"resident memory reached {peak:.0f} MiB (limit {RSS_LIMIT_MIB})")
+    check(not_ready_at is not None, "/readyz stayed 200 although the component could not write")
+    check(ctx.h.component_alive(), "the component exited")
+    # After the server reads again, the component answers within 20 s: on a new connection
+    # (it dropped the stalled one) or, had it caught up, on this one.
+    t1 = time.monotonic()
+    check(await conn.wait_done(20), "the stalled stream was never dropped")
+    new = await ctx.server.wait_authenticated(20, after=conn.n)
+    await ctx.disco_ok(new, "after the stall")
+    await ctx.ping_ok(new, "after the stall")
+    await ctx.wait_readyz(200, 5, "after the stall")
+    ctx.note(f"answering again {time.monotonic() - t1:.1f}s after the server read again")
 
 
 # --- shutdown ---------------------------------------------------------------------------------------------

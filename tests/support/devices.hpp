@@ -49,6 +49,12 @@ struct Device {
   }
 };
 
+// Confirms the session both ways, so later messages carry no key-exchange wrapper.
+inline void handshake(Device& a, Device& b) {
+  if (b.receive_text(a.send("hello", {&b}), a) != "hello" || a.receive_text(b.send_empty(a), b) != "<empty>")
+    throw std::runtime_error("handshake failed");
+}
+
 inline std::unique_ptr<Device> make_device(std::string jid, std::uint32_t id, std::uint64_t seed) {
   return std::make_unique<Device>(std::move(jid), id, seed);
 }

@@ -2,31 +2,17 @@
 // checked against the pinned identity key, trust labels, and the store's replay memory.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
-#include <stdlib.h>
-
-#include <filesystem>
 
 #include "client/app/device.hpp"
 #include "tests/support/devices.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace multiend;
 using namespace multiend::client;
-namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "multiend-device-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::TempDir;
 
 omemo::EncryptOutcome encrypt_to(Device& d, const omemo::DeviceAddress& to, const omemo::Bundle* bundle) {
   std::map<omemo::DeviceAddress, omemo::Bundle> bundles;

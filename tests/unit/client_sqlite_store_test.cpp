@@ -19,6 +19,7 @@
 #include "protocol/crypto/base64.hpp"
 #include "session_state.pb.h"
 #include "tests/support/devices.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace multiend;
 using client::SqliteStore;
@@ -26,19 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "multiend-store-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path file(const char* name) const { return path / name; }
-};
+using test::TempDir;
 
 crypto::ByteView bytes_of(std::string_view s) {
   return crypto::ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());

@@ -11,17 +11,9 @@
 
 using namespace multiend;
 using namespace multiend::omemo;
+using test::handshake;
 using test::make_device;
 
-namespace {
-
-// Confirms the session both ways so messages carry no kex wrapper.
-void handshake(test::Device& a, test::Device& b) {
-  REQUIRE(b.receive_text(a.send("hello", {&b}), a) == "hello");
-  REQUIRE(a.receive_text(b.send_empty(a), b) == "<empty>");
-}
-
-}  // namespace
 
 TEST_CASE("out-of-order delivery across several ratchet steps") {
   auto a = make_device("alice@example.org", 11, 1);

@@ -9,14 +9,10 @@
 
 using namespace multiend;
 using namespace multiend::omemo;
+using test::handshake;
 using test::make_device;
 
 namespace {
-
-void handshake(test::Device& a, test::Device& b) {
-  REQUIRE(b.receive_text(a.send("hello", {&b}), a) == "hello");
-  REQUIRE(a.receive_text(b.send_empty(a), b) == "<empty>");
-}
 
 // What anyone who can inject a stanza can send "from" `from` to `to`: a key exchange naming a
 // prekey that does not exist, around a ratchet message copied from elsewhere.
