@@ -13,9 +13,10 @@ namespace multiend::client {
 namespace {
 
 // Senders whose device id is not on the device list stored here, for messages this device
-// would decrypt; each (jid, device) is asked for once per process (bounded).
+// would decrypt, not yet refreshed for that device in this process.
 std::vector<std::string> stale_lists(Device& device, const std::vector<component::Archived>& page,
-                                     std::set<omemo::DeviceAddress>& refreshed) {
+                                     const std::set<omemo::DeviceAddress>& refreshed,
+                                     std::vector<omemo::DeviceAddress>& senders) {
   std::vector<std::string> out;
   for (const auto& a : page) {
     auto env = component::open_archived(a);
@@ -25,8 +26,7 @@ std::vector<std::string> stale_lists(Device& device, const std::vector<component
     sender.device = env->encrypted.sid;
     if (sender.jid == device.jid() && sender.device == device.device_id()) continue;
     if (refreshed.contains(sender) || device.listed(sender)) continue;
-    if (refreshed.size() >= 4096) refreshed.clear();
-    refreshed.insert(sender);
+    senders.push_back(sender);
     if (std::find(out.begin(), out.end(), sender.jid) == out.end()) out.push_back(sender.jid);
   }
   return out;
@@ -35,13 +35,12 @@ std::vector<std::string> stale_lists(Device& device, const std::vector<component
 }  // namespace
 
 asio::awaitable<void> Client::refresh_device_lists(const std::vector<component::Archived>& page) {
-  for (const std::string& jid : stale_lists(device_, page, refreshed_lists_)) {
-    try {
-      co_await fetch_device_list(jid);
-    } catch (const ClientError& e) {
-      spdlog::warn("could not refresh the device list of {}: {}", jid, e.what());
-    }
-  }
+  std::vector<omemo::DeviceAddress> senders;
+  // A list that cannot be fetched fails the catch-up (fetch_device_list throws) rather than
+  // marking the sender's messages unlisted for good: the page is read again next time.
+  for (const std::string& jid : stale_lists(device_, page, refreshed_lists_, senders)) co_await fetch_device_list(jid);
+  if (refreshed_lists_.size() + senders.size() > 4096) refreshed_lists_.clear();  // bounded
+  refreshed_lists_.insert(senders.begin(), senders.end());
 }
 
 asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const ProgressSink& progress) {
@@ -51,12 +50,15 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
   bool republish = false;
   catching_up_ = true;
   HistorySync sync(device_);
+  std::set<std::string> seen_lasts;  // a server sending us round in a cycle is caught here
+  bool restarted = false;
   try {
     for (;;) {
       const std::string qid = new_id();
       xml::Element reply = co_await request(component::mam_query(options_.component, qid, after, component::kMamPageMax));
       if (auto err = component::iq_error(reply)) {
-        if (err->condition == "item-not-found" && after) {
+        if (err->condition == "item-not-found" && after && !restarted) {
+          restarted = true;
           // Our position expired from the archive (retention): read what is left from the start.
           spdlog::info("archive position {} is gone; catching up from the oldest message", *after);
           after.reset();
@@ -66,17 +68,22 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
       }
       auto fin = component::parse_mam_fin(reply);
       if (!fin) throw ClientError(ErrorKind::refused, "archive query: malformed answer");
-      // A server that never says complete while making no progress would keep us here forever.
-      if (!fin->complete && fin->last && after && *fin->last == *after)
+      // A server that never says complete while making no progress (the same page, or a
+      // cycle of pages) would keep us here forever.
+      if (!fin->complete && fin->last && ((after && *fin->last == *after) || !seen_lasts.insert(*fin->last).second))
         throw ClientError(ErrorKind::refused, "archive query made no progress (the same page again)");
       std::vector<component::Archived> page;
+      std::size_t page_bytes = 0;
       while (fin->last && (page.empty() || page.back().stanza_id != *fin->last)) {
         xml::Element st = co_await conn_.next_stanza(options_.timeout);
         if (auto a = component::parse_mam_result(st, options_.component, qid)) {
-          // At most what we asked for: the page buffer stays within kMamPageMax stanzas of at
-          // most ConnectOptions::max_stanza_bytes each.
+          // At most what we asked for, and at most max_page_bytes held at once.
+          page_bytes += approx_bytes(a->message);
           if (page.size() >= component::kMamPageMax)
             throw ClientError(ErrorKind::refused, "archive query: more results than asked for");
+          if (page_bytes > options_.max_page_bytes)
+            throw ClientError(ErrorKind::refused, "archive query: a page larger than " +
+                                                      std::to_string(options_.max_page_bytes >> 20) + " MiB");
           page.push_back(std::move(*a));
         } else {
           co_await handle_unsolicited(st, sink);
@@ -125,7 +132,8 @@ asio::awaitable<std::size_t> Client::listen(std::chrono::steady_clock::time_poin
     ++shown;
     if (sink) sink(e);
   };
-  co_await catch_up(counting, {});
+  const ProgressSink no_progress;
+  co_await catch_up(counting, no_progress);
   // Fan-out is a headline to the bare JID: the server delivers it to available resources.
   xml::Element presence("presence");
   conn_.send(presence);
@@ -140,6 +148,7 @@ asio::awaitable<std::size_t> Client::listen(std::chrono::steady_clock::time_poin
       throw;
     }
     co_await handle_unsolicited(st, counting);
+    co_await drain_deferred(counting);  // what an empty reply's submit held back
   }
   co_return shown;
 }

@@ -18,15 +18,14 @@ std::string describe(const xmpp::StanzaError& e) {
   return s;
 }
 
-// What a stanza costs to hold, roughly: its names, attributes and text.
+}  // namespace
+
 std::size_t approx_bytes(const xml::Element& e) {
   std::size_t n = 64 + e.name().size() + e.ns().size();
   for (const auto& [k, v] : e.attrs()) n += 16 + k.size() + v.size();
   for (const auto& node : e.nodes()) n += node.element() ? approx_bytes(*node.element()) : 32 + node.text().size();
   return n;
 }
-
-}  // namespace
 
 std::string user_bare_jid(const std::string& jid) {
   auto j = Jid::parse(jid);
@@ -172,18 +171,28 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
 }
 
 asio::awaitable<void> Client::drain_deferred(const MessageSink& sink) {
-  while (!deferred_.empty() && !catching_up_ && !submitting_) {
-    xml::Element st = std::move(deferred_.front());
-    deferred_.pop_front();
-    deferred_bytes_ -= std::min(deferred_bytes_, approx_bytes(st));
-    co_await handle_unsolicited(st, sink);
+  if (draining_) co_return;  // the outer call goes on (catch_up below drains at its end)
+  draining_ = true;
+  const ProgressSink no_progress;
+  try {
+    for (;;) {
+      while (!deferred_.empty() && !catching_up_ && !submitting_) {
+        xml::Element st = std::move(deferred_.front());
+        deferred_.pop_front();
+        deferred_bytes_ -= std::min(deferred_bytes_, approx_bytes(st));
+        co_await handle_unsolicited(st, sink);
+      }
+      if (deferred_.empty()) deferred_bytes_ = 0;
+      if (!deferred_overflow_ || catching_up_ || submitting_) break;
+      deferred_overflow_ = false;
+      spdlog::info("fan-out arrived faster than it could be held; reading it from the archive");
+      co_await catch_up(sink, no_progress);
+    }
+  } catch (...) {
+    draining_ = false;
+    throw;
   }
-  if (deferred_.empty()) deferred_bytes_ = 0;
-  if (deferred_overflow_ && !catching_up_ && !submitting_) {
-    deferred_overflow_ = false;
-    spdlog::info("fan-out arrived faster than it could be held; reading it from the archive");
-    co_await catch_up(sink, {});
-  }
+  draining_ = false;
 }
 
 }  // namespace multiend::client

@@ -25,6 +25,7 @@ struct ClientOptions {
   std::size_t prekey_batch = 100;        // how many a refill adds
   std::size_t prekey_cap = 300;          // at most this many published
   std::size_t max_deferred_bytes = 8 * 1024 * 1024;  // fan-out held while a catch-up runs
+  std::size_t max_page_bytes = 64 * 1024 * 1024;     // one MAM page held before it is decrypted
   std::function<std::int64_t()> clock;   // unix seconds (passed in so tests control time)
 };
 
@@ -39,6 +40,9 @@ struct CatchUpReport {
   std::size_t fetched = 0;  // archived messages read
   std::size_t stored = 0;   // new history entries
 };
+
+// What holding a stanza costs, roughly: its names, attributes and text (bounds in bytes).
+std::size_t approx_bytes(const xml::Element& e);
 
 // "Bob@Example.org/x" → "bob@example.org"; ClientError(usage) for anything but a user's JID.
 std::string user_bare_jid(const std::string& jid);
@@ -126,6 +130,7 @@ class Client {
   std::deque<xml::Element> deferred_;
   std::size_t deferred_bytes_ = 0;
   bool deferred_overflow_ = false;
+  bool draining_ = false;  // drain_deferred is running (it may catch up, which drains again)
   std::set<omemo::DeviceAddress> refreshed_lists_;  // device lists refreshed for unlisted senders
 };
 

@@ -102,6 +102,7 @@ Received Device::receive(const component::Archived& archived, std::int64_t now, 
     db.exec("ROLLBACK TO receive");
     r.empty_reply_to.clear();
     r.prekey_used = false;
+    manager_->discard_queued_reply({r.entry->from_jid, r.entry->from_device});
   }
   db.exec("RELEASE receive");
   if (r.entry) store_->history().append(*r.entry);

@@ -234,7 +234,12 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
     if (!b.missing.empty()) why += " (still missing: " + list_devices(b.missing) + ")";
     throw ClientError(ErrorKind::refused, "the component refused the message: " + why);
   }
-  co_await drain_deferred(sink);
+  try {
+    co_await drain_deferred(sink);
+  } catch (const std::exception& e) {
+    // The message is stored and receipted: what arrived meanwhile is read next time.
+    spdlog::warn("after sending: {}", e.what());
+  }
   co_return report;
 }
 
@@ -302,6 +307,9 @@ asio::awaitable<std::string> Client::reset_session(const std::string& bare_jid, 
   const omemo::DeviceAddress a = address(bare_jid, device);
   if (bare_jid == device_.jid() && device == device_.device_id())
     throw ClientError(ErrorKind::usage, "that is this device");
+  if (device_.store().trust().trust_of(bare_jid, device) == Trust::distrusted)
+    throw ClientError(ErrorKind::refused, "device " + std::to_string(device) + " of " + bare_jid +
+                                              " is distrusted; trust it first if a session is wanted");
   auto list = co_await fetch_device_list(bare_jid);
   if (!list.contains(device))
     throw ClientError(ErrorKind::refused, "device " + std::to_string(device) + " is not on the device list of " + bare_jid);

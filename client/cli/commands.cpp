@@ -114,14 +114,16 @@ void send_lines(const Common& c, const SendArgs& a) {
   run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
              [&](Client& client) -> asio::awaitable<void> {
                co_await start(client);
-               co_await client.catch_up({}, {});
+               const MessageSink no_sink;
+               const ProgressSink no_progress;
+               co_await client.catch_up(no_sink, no_progress);
                std::string line;
                while (read_line(std::cin, line)) {
                  if (line.size() > kMaxBody)
                    throw ClientError(ErrorKind::usage, "line " + std::to_string(sent + 1) + " is longer than 64 KiB");
                  if (!line.empty() && line.back() == '\r') line.pop_back();
                  if (line.empty()) continue;
-                 SendReport report = co_await client.send(a.to, line, {});
+                 SendReport report = co_await client.send(a.to, line, no_sink);
                  emit(sent_json(a.to, report));
                  ++sent;
                }
@@ -276,15 +278,16 @@ void cmd_trust(const Common& c, const TrustArgs& a, bool trust) {
   const std::uint32_t device_id = a.device;
   if (jid == device.jid() && device_id == device.device_id())
     throw ClientError(ErrorKind::usage, "that is this device");
-  if (!device.store().trust().identity_of(jid, device_id)) {
-    // Never seen its key: read it from the component (no prekey is claimed for that).
+  auto key = device.store().trust().identity_of(jid, device_id);
+  if (!key) {
+    // Never seen its key: read it from the component (no prekey is claimed for that). It is
+    // pinned only below, once it matched the fingerprint given.
     run_online(device, o->settings, std::chrono::seconds(c.timeout_seconds), [&](Client& client) -> asio::awaitable<void> {
       auto ids = co_await client.fetch_identities(jid);
       auto it = ids.find(device_id);
-      if (it != ids.end()) (void)device.store().trust().record_device_identity(jid, device_id, it->second);
+      if (it != ids.end()) key = it->second;
     });
   }
-  auto key = device.store().trust().identity_of(jid, device_id);
   if (!key) throw ClientError(ErrorKind::refused, "device " + std::to_string(device_id) + " of " + jid + " is unknown");
   const std::string fingerprint = omemo::SessionManager::fingerprint_of(*key);
   if (trust && a.fingerprint) {
@@ -294,8 +297,15 @@ void cmd_trust(const Common& c, const TrustArgs& a, bool trust) {
       throw ClientError(ErrorKind::refused, "the fingerprint does not match device " + std::to_string(device_id) + " of " +
                                                 jid + " (its key is " + fingerprint + "); not trusted");
   }
-  if (!device.store().trust().set_trust(jid, device_id, trust ? Trust::verified : Trust::distrusted))
-    throw ClientError(ErrorKind::refused, "device " + std::to_string(device_id) + " of " + jid + " is unknown");
+  {
+    auto tx = device.store().begin();
+    if (!device.store().trust().record_device_identity(jid, device_id, *key))
+      throw ClientError(ErrorKind::refused, "device " + std::to_string(device_id) + " of " + jid +
+                                                " presents another identity key than the one pinned; not changed");
+    if (!device.store().trust().set_trust(jid, device_id, trust ? Trust::verified : Trust::distrusted))
+      throw ClientError(ErrorKind::refused, "device " + std::to_string(device_id) + " of " + jid + " is unknown");
+    tx.commit();
+  }
   emit({{"type", "trust"},
         {"jid", jid},
         {"device", device_id},

@@ -36,6 +36,31 @@ crypto::Secret<32> secret32(const sqlite::Database& db, ByteView v, std::string_
 SqliteStore::SqliteStore(const std::filesystem::path& path, Options options)
     : db_(path, options), trust_(db_), settings_(db_), history_(db_), outbox_(db_) {
   store_schema::migrate(db_);
+  count_skipped_keys_once();
+}
+
+void SqliteStore::count_skipped_keys_once() {
+  // Schema v4 added sessions.skipped with 0 for sessions stored before: count them once, or
+  // the caps on skipped keys would not see them until they are saved again.
+  {
+    auto q = db_.query("SELECT 1 FROM meta WHERE key = 'skipped_counted'");
+    if (q.step()) return;
+  }
+  db_.atomically([&] {
+    for (const char* table : {"sessions", "previous_sessions"}) {
+      std::vector<omemo::DeviceAddress> peers;
+      {
+        auto q = db_.query((std::string("SELECT jid, device FROM ") + table).c_str());
+        while (q.step()) peers.push_back({q.text(0), static_cast<std::uint32_t>(q.int64(1))});
+      }
+      const bool current = std::string_view(table) == "sessions";
+      for (const auto& p : peers) {
+        auto s = current ? load_session(p) : load_previous_session(p);
+        if (s) current ? save_session(*s) : save_previous_session(*s);
+      }
+    }
+    db_.exec("INSERT INTO meta (key, value) VALUES ('skipped_counted', 1)");
+  });
 }
 
 SqliteStore::~SqliteStore() = default;

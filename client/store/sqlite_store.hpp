@@ -111,6 +111,7 @@ class SqliteStore final : public omemo::IdentityStore,
 
  private:
   std::optional<omemo::SignedPreKeyRecord> signed_prekey(std::string_view slot);
+  void count_skipped_keys_once();
 
   sqlite::Database db_;
   TrustStore trust_;

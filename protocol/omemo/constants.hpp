@@ -34,6 +34,12 @@ inline constexpr std::uint32_t kMaxChainJump = 100000;
 inline constexpr std::size_t kMaxSessionsPerPeerAccount = 128;
 inline constexpr std::size_t kMaxSkippedPerPeerAccount = 4000;
 inline constexpr std::size_t kMaxSkippedTotal = 50000;
+// Every session may keep this many skipped keys even when the total is used up, so hostile
+// accounts filling the total cannot take out-of-order delivery from everyone else.
+inline constexpr std::size_t kMinSkippedPerSession = 100;
+// Failed authenticated jumps (past kMaxSkippedPerMessage) tried per peer device and process:
+// each costs up to kMaxChainJump chain steps, so forged ones are not tried without end.
+inline constexpr int kMaxFailedJumpsPerPeer = 3;
 // Key exchanges remembered after they built a session, to refuse replays of them.
 inline constexpr std::size_t kMaxRememberedKeyExchanges = 20000;
 inline constexpr std::uint32_t kHeartbeatThreshold = 53;  // send an empty message at n >= 53

@@ -206,6 +206,14 @@ Result<SecretBytes> DoubleRatchet::decrypt(ByteView bytes, crypto::Rng& rng) {
   return pt;
 }
 
+std::uint32_t DoubleRatchet::chain_steps_for(ByteView authenticated_message) const {
+  auto p = parse(authenticated_message);
+  if (!p) return 0;
+  const std::uint32_t n = p->msg.n();
+  if (dhr_ && *dhr_ == p->dh_pub) return n >= nr_ ? n - nr_ : 0;
+  return n;  // a new chain: counted from 0
+}
+
 std::size_t DoubleRatchet::drop_oldest_skipped(std::size_t keep) {
   std::size_t dropped = 0;
   while (skipped_.size() > keep) {

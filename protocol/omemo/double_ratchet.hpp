@@ -73,6 +73,10 @@ class DoubleRatchet {
   // mac_mismatch, bad_padding.
   Result<SecretBytes> decrypt(ByteView authenticated_message, crypto::Rng& rng);
 
+  // How many chain steps decrypting this message would derive (0 if it cannot be parsed):
+  // what an authenticated jump would cost before its MAC is checked.
+  std::uint32_t chain_steps_for(ByteView authenticated_message) const;
+
   std::uint32_t sending_chain_length() const noexcept { return ns_; }
   std::uint32_t receiving_chain_length() const noexcept { return nr_; }
   std::size_t skipped_key_count() const noexcept { return skipped_.size(); }

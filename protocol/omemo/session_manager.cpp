@@ -201,7 +201,14 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
   }
 
   // The session is a local copy: it reaches the store only if everything below succeeds.
+  const bool long_jump = session->ratchet.chain_steps_for(auth) > kMaxSkippedPerMessage;
+  if (long_jump) {
+    // Forged messages far ahead were tried often enough: no more long jumps for this device.
+    auto it = failed_jumps_.find(sender);
+    if (it != failed_jumps_.end() && it->second >= kMaxFailedJumpsPerPeer) return Errc::too_many_skipped;
+  }
   auto material = session->ratchet.decrypt(auth, rng_);
+  if (!material && long_jump && material.error() == Errc::mac_mismatch) note_failed_jump(sender);
   if (!material && !key->kex) {
     // Both sides initiated at once (see SessionStore): the peer may still use our old session.
     if (auto previous = stores_.sessions.load_previous_session(sender)) {
@@ -226,7 +233,10 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
   }
   if (session->initiation == Initiation::active) session->confirmed = true;
   out.sender_ik = session->peer_ik;
-  enforce_skipped_budget(sender, *session, replaced ? &*replaced : nullptr);
+  if (keep_current)
+    enforce_skipped_budget(sender, *replaced, &*session);  // the current one stays as stored
+  else
+    enforce_skipped_budget(sender, *session, replaced ? &*replaced : nullptr);
   if (keep_current) {
     // The previous session decrypted a late message: it stays the previous one.
     stores_.sessions.save_previous_session(*session);
@@ -236,6 +246,7 @@ Result<Decrypted> SessionManager::decrypt(const EncryptedMessage& message, const
   }
   if (new_kex) stores_.sessions.remember_key_exchange(*new_kex);
   last_repair_.erase(sender);
+  failed_jumps_.erase(sender);
 
   if (used_prekey) {
     if (history_sync_) {
@@ -298,7 +309,7 @@ void SessionManager::enforce_skipped_budget(const DeviceAddress& peer, Session& 
   const auto others = stores_.sessions.skipped_keys_besides(peer);
   auto left = [](std::size_t cap, std::size_t used) { return used >= cap ? std::size_t{0} : cap - used; };
   std::size_t budget = std::min({kMaxSkippedPerSession, left(kMaxSkippedPerPeerAccount, others.account),
-                                 left(kMaxSkippedTotal, others.total)});
+                                 std::max(kMinSkippedPerSession, left(kMaxSkippedTotal, others.total))});
   current.ratchet.drop_oldest_skipped(budget);
   if (previous) previous->ratchet.drop_oldest_skipped(budget - current.ratchet.skipped_key_count());
 }
@@ -313,6 +324,20 @@ Result<void> SessionManager::request_repair(const DeviceAddress& peer, std::int6
   return {};
 }
 
-void SessionManager::reset_session(const DeviceAddress& peer) { stores_.sessions.remove_session(peer); }
+void SessionManager::reset_session(const DeviceAddress& peer) {
+  // The old session becomes the previous one: messages already on their way in it still decrypt.
+  auto old = stores_.sessions.load_session(peer);
+  stores_.sessions.remove_session(peer);
+  if (old) stores_.sessions.save_previous_session(*old);
+}
+
+void SessionManager::discard_queued_reply(const DeviceAddress& peer) {
+  std::erase(queued_empty_replies_, peer);
+}
+
+void SessionManager::note_failed_jump(const DeviceAddress& peer) {
+  if (failed_jumps_.size() >= 4096) failed_jumps_.clear();  // bounded; at worst a few more tries
+  ++failed_jumps_[peer];
+}
 
 }  // namespace multiend::omemo

@@ -83,9 +83,12 @@ class SessionManager {
   // stanza never costs a working session. Errc::repair_throttled if this device was repaired
   // within the configured interval and nothing from it decrypted since (one repair, not a loop).
   Result<void> request_repair(const DeviceAddress& peer, std::int64_t now);
-  // Drops the session with `peer` (and the previous one): the user's explicit way out
-  // (multiend reset-session). The next encrypt builds a fresh one from a bundle.
+  // Drops the current session with `peer` (it becomes the previous one, so messages already on
+  // their way in it still decrypt): the user's explicit way out (multiend reset-session). The
+  // next encrypt builds a fresh one from a bundle.
   void reset_session(const DeviceAddress& peer);
+  // Forgets an empty reply queued during history sync (the caller refused what asked for it).
+  void discard_queued_reply(const DeviceAddress& peer);
 
  private:
   SessionManager(Stores stores, crypto::Rng& rng, OwnIdentity id, ManagerConfig config);
@@ -95,6 +98,7 @@ class SessionManager {
   Result<crypto::Bytes> encrypt_for(Session& s, crypto::ByteView key_material);
   // Trims skipped keys so one peer account, and all peers together, stay within their caps.
   void enforce_skipped_budget(const DeviceAddress& peer, Session& current, Session* previous);
+  void note_failed_jump(const DeviceAddress& peer);
 
   Stores stores_;
   crypto::Rng& rng_;
@@ -105,6 +109,7 @@ class SessionManager {
   bool history_sync_ = false;
   std::vector<DeviceAddress> queued_empty_replies_;
   std::map<DeviceAddress, std::int64_t> last_repair_;
+  std::map<DeviceAddress, int> failed_jumps_;  // MAC failures of messages far ahead, per device
 };
 
 }  // namespace multiend::omemo

@@ -5,6 +5,10 @@ the archive. Modes:
 * ``no-progress``: every MAM query gets the same one-message page and ``complete='false'``
   with the same ``<last/>``, forever.
 * ``flood``: every MAM query gets 300 results (more than the 250 asked for), then its fin.
+* ``cycle``: pages point at each other (after 5 comes 6, after 6 comes 5), never complete.
+* ``expired``: every MAM query is answered item-not-found (the position "expired", always).
+* ``no-list``: one message from ``bob``'s device 7 with a key for our device, complete; the
+  device-list request for bob is answered with an error.
 
 Device-list requests are answered with ``devices`` (bare JID → device ids); any other iq with
 an empty result. Runs its own asyncio loop in a thread: ``with LyingComponent(...) as c:``.
@@ -25,8 +29,9 @@ NS_PUBSUB = "http://jabber.org/protocol/pubsub"
 
 
 class LyingComponent:
-    def __init__(self, env, mode: str, devices: Dict[str, List[int]]) -> None:
+    def __init__(self, env, mode: str, devices: Dict[str, List[int]], me: str = "", my_device: int = 0) -> None:
         self.env, self.mode, self.devices = env, mode, devices
+        self.me, self.my_device = me, my_device
         self.mam_queries = 0
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._ready = threading.Event()
@@ -102,22 +107,45 @@ class LyingComponent:
         query = st.find(f"{{{NS_MAM}}}query")
         if query is not None:
             self.mam_queries += 1
-            return self._mam(query.get("queryid", ""), me, peer, head)
+            if self.mode == "expired":
+                return [f"<iq type='error' from={quoteattr(me)} to={quoteattr(peer)} id={quoteattr(iq_id)}>"
+                        "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                        "</error></iq>"]
+            after = query.find("{http://jabber.org/protocol/rsm}set/{http://jabber.org/protocol/rsm}after")
+            return self._mam(query.get("queryid", ""), me, peer, head, None if after is None else after.text)
         items = st.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}items")
         if items is not None and items.get("node") == "urn:xmpp:omemo:2:devices":
             owner = me.split("@", 1)[0] + "@" + self.env.user_domain
+            if self.mode == "no-list" and owner.startswith("bob@"):
+                return [f"<iq type='error' from={quoteattr(me)} to={quoteattr(peer)} id={quoteattr(iq_id)}>"
+                        "<error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                        "</error></iq>"]
             devs = "".join(f"<device id='{d}'/>" for d in self.devices.get(owner, []))
             return [head + f"<pubsub xmlns='{NS_PUBSUB}'><items node='urn:xmpp:omemo:2:devices'><item id='current'>"
                     f"<devices xmlns='urn:xmpp:omemo:2'>{devs}</devices></item></items></pubsub></iq>"]
         return [head + "</iq>"]
 
-    def _mam(self, qid: str, me: str, peer: str, head: str) -> List[str]:
-        ids = ["5"] if self.mode == "no-progress" else [str(i) for i in range(1, 301)]
+    def _mam(self, qid: str, me: str, peer: str, head: str, after: Optional[str]) -> List[str]:
+        complete = "false"
+        if self.mode == "no-progress":
+            ids = ["5"]
+        elif self.mode == "cycle":
+            ids = ["6"] if after == "5" else ["5"]
+        elif self.mode == "no-list":
+            ids, complete = ["9"], "true"
+        else:
+            ids = [str(i) for i in range(1, 301)]
+        content = "<body>junk</body>"
+        sender = f"nobody@{self.env.user_domain}/x"
+        if self.mode == "no-list":
+            sender = f"bob@{self.env.user_domain}/x"
+            content = (f"<encrypted xmlns='urn:xmpp:omemo:2'><header sid='7'><keys jid={quoteattr(self.me)}>"
+                       f"<key rid='{self.my_device}'>AAAA</key></keys></header><payload>AAAA</payload></encrypted>")
         out = [f"<message from={quoteattr(me)} to={quoteattr(peer)}><result xmlns='{NS_MAM}' queryid={quoteattr(qid)} "
                f"id='{i}'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' "
-               f"stamp='2026-01-01T00:00:00Z'/><message xmlns='jabber:client' from='nobody@{self.env.user_domain}/x' "
-               f"to={quoteattr(me)} type='normal'><body>junk</body></message></forwarded></result></message>"
+               f"stamp='2026-01-01T00:00:00Z'/><message xmlns='jabber:client' from={quoteattr(sender)} "
+               f"to={quoteattr(me)} type='normal'>{content}</message></forwarded></result></message>"
                for i in ids]
-        out.append(head + f"<fin xmlns='{NS_MAM}' complete='false'><set xmlns='http://jabber.org/protocol/rsm'>"
+        out.append(head + f"<fin xmlns='{NS_MAM}' complete='{complete}'><set xmlns='http://jabber.org/protocol/rsm'>"
                    f"<first>{ids[0]}</first><last>{ids[-1]}</last></set></fin></iq>")
         return out

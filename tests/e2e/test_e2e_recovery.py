@@ -12,8 +12,9 @@ ejabberd), PostgreSQL and the archive component (the harness of test_e2e.py).
 * trust_on_receive: every message line says how far its sending device is trusted; distrusted
   and unlisted devices are not shown, and no session is built for an unlisted device id.
 * lying_archive_is_bounded: an archive that answers every page with "not complete" and no
-  progress, or with more results than asked, ends the catch-up with an error instead of a loop
-  or an unbounded buffer.
+  progress (the same page, or a cycle of pages), with more results than asked, or "expired"
+  forever ends the catch-up with an error instead of a loop or an unbounded buffer; a device
+  list that cannot be fetched fails the catch-up instead of writing a message off as unlisted.
 * expired_history_recovers: a device that missed 1,100 messages the archive then expired reads
   the next ones (an authenticated jump past the skip cap).
 """
@@ -215,13 +216,18 @@ def scenario_lying_archive_is_bounded(bed: Bed) -> None:
         a.init()
     bed.stop_component()
     try:
-        for mode, error in (("no-progress", "no progress"), ("flood", "more results than asked")):
-            with LyingComponent(bed.env, mode, {a.jid: [a.device]}) as liar:
+        before = len(a.history())
+        for mode, error in (("no-progress", "no progress"), ("flood", "more results than asked"),
+                            ("cycle", "no progress"), ("expired", "item-not-found"), ("no-list", "device list of bob@")):
+            with LyingComponent(bed.env, mode, {a.jid: [a.device]}, a.jid, a.device) as liar:
                 t0 = time.time()
                 a.run("sync", expect=3, timeout=60)
                 check(error in a.last_error, f"{mode}: {a.last_error}")
                 check(liar.mam_queries <= 3, f"{mode}: {liar.mam_queries} archive queries before giving up")
                 bed.log(f"{mode}: refused after {liar.mam_queries} queries in {time.time() - t0:.1f} s")
+        # Nothing was stored from the lies: in particular bob's message whose device list could
+        # not be fetched is not written off as "unlisted"; it is read again next time.
+        check(len(a.history()) == before, f"the lying archive left entries: {a.history()[before:]}")
     finally:
         bed.start_component()
     a.sync()  # the real archive again: no error

@@ -151,3 +151,41 @@ TEST_CASE("skipped keys per peer account are capped across its devices") {
   CHECK(b->receive_text(last, *carol) == "y");
   CHECK(b->store.load_session(carol->address())->ratchet.skipped_key_count() == 500);
 }
+
+TEST_CASE("hostile accounts filling the total of skipped keys leave every other session its floor") {
+  auto b = make_device("bob@example.org", 21, 2);
+  std::uint64_t seed = 1000;
+  // 13 accounts x 4 devices x ~1000 skipped keys > kMaxSkippedTotal.
+  for (int acct = 0; acct < 13; ++acct) {
+    for (std::uint32_t dev = 0; dev < 4; ++dev) {
+      auto m = make_device("evil" + std::to_string(acct) + "@example.org", 100 + dev, seed++);
+      handshake(*m, *b);
+      EncryptedMessage last;
+      for (int i = 0; i < 1001; ++i) last = m->send("x", {b.get()});
+      REQUIRE(b->receive_text(last, *m) == "x");
+    }
+    if (b->mgr.visible_prekey_count() < 20) b->mgr.refill_prekeys();
+  }
+  auto carol = make_device("carol@example.org", 31, 99);
+  handshake(*carol, *b);
+  std::vector<EncryptedMessage> from_carol;
+  for (int i = 0; i < 501; ++i) from_carol.push_back(carol->send("m" + std::to_string(i), {b.get()}));
+  CHECK(b->receive_text(from_carol.back(), *carol) == "m500");
+  CHECK(b->store.load_session(carol->address())->ratchet.skipped_key_count() == kMinSkippedPerSession);
+  CHECK(b->receive_text(from_carol[450], *carol) == "m450");  // among the newest: still readable
+}
+
+TEST_CASE("forged messages far ahead are tried a few times per device, then refused at once") {
+  auto a = make_device("alice@example.org", 11, 1);
+  auto b = make_device("bob@example.org", 21, 2);
+  handshake(*a, *b);
+  std::vector<EncryptedMessage> real;
+  for (int i = 0; i < 1500; ++i) real.push_back(a->send("r" + std::to_string(i), {b.get()}));
+  auto forged = real.back();
+  forged.groups[0].keys[0].data.back() ^= 0x01;  // the MAC no longer matches
+  for (int i = 0; i < kMaxFailedJumpsPerPeer; ++i) CHECK(b->receive(forged, *a).error() == Errc::mac_mismatch);
+  CHECK(b->receive(forged, *a).error() == Errc::too_many_skipped);      // not even tried
+  CHECK(b->receive(real.back(), *a).error() == Errc::too_many_skipped);  // nor a real long jump now
+  CHECK(b->receive_text(real[10], *a) == "r10");                         // short steps still work,
+  CHECK(b->receive_text(real.back(), *a) == "r1499");                    // and a success resets the count
+}
