@@ -36,6 +36,7 @@ const IntOption kIntOptions[] = {
     {"max_stanza_bytes", &Config::max_stanza_bytes, 4096, 16 * 1024 * 1024},
     {"max_recipients", &Config::max_recipients, 1, 10000},
     {"max_inflight", &Config::max_inflight, 1, 1000000},
+    {"max_devices_per_account", &Config::max_devices_per_account, 1, 1000},
     {"output_buffer_bytes", &Config::output_buffer_bytes, 1024 * 1024, 1024 * 1024 * 1024},
     {"batch_max", &Config::batch_max, 1, 10000},
     {"mam_default_max", &Config::mam_default_max, 1, 1000},

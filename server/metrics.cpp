@@ -61,6 +61,10 @@ Metrics::Metrics()
       errors_(prometheus::BuildCounter()
                   .Name("multiend_errors_total")
                   .Help("Error replies and internal errors, by condition")
+                  .Register(*registry_)),
+      limits_(prometheus::BuildCounter()
+                  .Name("multiend_limit_refusals_total")
+                  .Help("Requests refused by a per-account limit, by limit")
                   .Register(*registry_)) {}
 
 std::string Metrics::render() const {

@@ -23,6 +23,8 @@ class Metrics {
   void stanza_in(const std::string& kind) { stanzas_in_.Add({{"kind", kind}}).Increment(); }
   void stanza_out(const std::string& kind) { stanzas_out_.Add({{"kind", kind}}).Increment(); }
   void error(const std::string& condition) { errors_.Add({{"condition", condition}}).Increment(); }
+  // A request refused by a per-account limit, labelled with the limit's config key.
+  void limit(const std::string& name) { limits_.Add({{"limit", name}}).Increment(); }
 
   prometheus::Histogram& archive_write_seconds;
   prometheus::Histogram& archive_batch_size;
@@ -46,6 +48,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& stanzas_in_;
   prometheus::Family<prometheus::Counter>& stanzas_out_;
   prometheus::Family<prometheus::Counter>& errors_;
+  prometheus::Family<prometheus::Counter>& limits_;
 };
 
 }  // namespace multiend::server

@@ -20,10 +20,14 @@ P key_of(const pqxx::field& f) {
 }  // namespace
 
 PublishBundleResult publish_bundle(pqxx::connection& c, const std::string& owner, std::uint32_t device,
-                                   const omemo::Bundle& b) {
+                                   const omemo::Bundle& b, std::size_t max_devices) {
   pqxx::work tx(c);
   ensure_owner(tx, owner);
   const std::string o = tx.quote(owner), d = tx.quote(device);
+  auto count = tx.exec1("SELECT count(*) FILTER (WHERE device_id <> " + d + "), bool_or(device_id = " + d +
+                        ") FROM devices WHERE owner = " + o);
+  const bool known = !count[1].is_null() && count[1].as<bool>();
+  if (!known && count[0].as<std::size_t>() >= max_devices) return PublishBundleResult{false, true};
   // xmax = 0 only for a freshly inserted row: the device joined the list.
   auto r = tx.exec1(
       "INSERT INTO devices (owner, device_id, ik, spk_id, spk, spks, bundle_published_at, low_notified_at) VALUES (" +

@@ -14,6 +14,7 @@ namespace multiend::server {
 
 struct PublishBundleResult {
   bool list_changed = false;  // the device was not on the list before
+  bool over_limit = false;    // a new device beyond max_devices: nothing was stored
 };
 
 struct ClaimedBundle {
@@ -32,8 +33,10 @@ struct PrekeyCount {
 
 namespace device_store {
 
+// A new device is refused (over_limit) when the owner already has `max_devices`; the owner's
+// row lock (ensure_owner) serialises concurrent publishes of one account, so the cap holds.
 PublishBundleResult publish_bundle(pqxx::connection& c, const std::string& owner, std::uint32_t device,
-                                   const omemo::Bundle& b);
+                                   const omemo::Bundle& b, std::size_t max_devices);
 // Replaces the list; returns true when it changed.
 bool publish_device_list(pqxx::connection& c, const std::string& owner, const std::vector<std::uint32_t>& ids);
 // Removes a device; returns true when it was on the list.

@@ -25,6 +25,13 @@ struct Failure {
 
 Failure fail(ErrorType t, std::string cond, std::string text = {}) { return {{t, std::move(cond), std::move(text), std::nullopt}}; }
 
+// One account cannot register devices without end (each one costs storage, and every
+// all-bundles answer and device-list event grows with them).
+Failure device_limit(std::size_t max) {
+  return fail(ErrorType::modify, "policy-violation",
+              "max_devices_per_account: an account may have at most " + std::to_string(max) + " devices");
+}
+
 Failure invalid_jid(std::string text) {
   return {{ErrorType::modify, "bad-request", std::move(text),
            xml::Element("invalid-jid", std::string(xmpp::kPubsubErrorsNs))}};
@@ -132,6 +139,10 @@ asio::awaitable<void> PubsubService::handle_iq(xml::Element iq, std::string owne
           co_return reply_error(fail(ErrorType::modify, "bad-request", "an empty device list: retract bundles instead"));
         std::vector<std::uint32_t> ids;
         for (const auto& d : list->devices) ids.push_back(d.id);
+        if (ids.size() > ctx_.config.max_devices_per_account) {
+          ctx_.metrics.limit("max_devices_per_account");
+          co_return reply_error(device_limit(ctx_.config.max_devices_per_account));
+        }
         const bool changed = co_await ctx_.db.run(
             [&owner, &ids](pqxx::connection& c) { return device_store::publish_device_list(c, owner, ids); });
         reply(xmpp::make_publish_result(p->node, "current"));
@@ -146,8 +157,14 @@ asio::awaitable<void> PubsubService::handle_iq(xml::Element iq, std::string owne
       if (!crypto::ed25519_verify(bundle->ik, bundle->spk.view(), bundle->spks))
         co_return reply_error(fail(ErrorType::modify, "bad-request", "signed prekey signature does not verify"));
       const std::uint32_t id = *device;
-      auto result = co_await ctx_.db.run(
-          [&owner, id, &bundle](pqxx::connection& c) { return device_store::publish_bundle(c, owner, id, *bundle); });
+      const std::size_t max_devices = ctx_.config.max_devices_per_account;
+      auto result = co_await ctx_.db.run([&owner, id, &bundle, max_devices](pqxx::connection& c) {
+        return device_store::publish_bundle(c, owner, id, *bundle, max_devices);
+      });
+      if (result.over_limit) {
+        ctx_.metrics.limit("max_devices_per_account");
+        co_return reply_error(device_limit(max_devices));
+      }
       reply(xmpp::make_publish_result(p->node, *p->item_id));
       if (result.list_changed) co_await notify_device_list(owner);
       co_return;

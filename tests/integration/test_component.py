@@ -23,6 +23,7 @@ import base64
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -35,6 +36,7 @@ import traceback
 import urllib.error
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -43,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from xmpp_client import (  # noqa: E402
-    NODE_BUNDLES, NODE_DEVICES, NS_ARCHIVE, NS_DELAY, NS_FORWARD, NS_OMEMO,
+    NODE_BUNDLES, NODE_DEVICES, NS_ARCHIVE, NS_DELAY, NS_FORWARD, NS_OMEMO, NS_PUBSUB,
     NS_PUBSUB_ERRORS, NS_SID, Client, Device, Disconnected, Stanza, StanzaError, TestbedEnv,
     close_all, devices_xml, inner_encrypted, inner_origin_id, new_id, pubsub_iq, q, random_device_id,
     synthetic_bundle, synthetic_encrypted,
@@ -51,7 +53,7 @@ from xmpp_client import (  # noqa: E402
 
 REPO = HERE.parent.parent
 TESTBED = REPO / "deploy" / "testbed"
-USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar"
+USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar trent"
 
 # Config keys beyond the brief's minimum, each needed by a scenario:
 #   max_stanza_bytes: the oversized-stanza scenario sends ~100 KiB, which Prosody's c2s limit (256 KiB) lets
@@ -604,6 +606,37 @@ async def sc_notifications(ctx: Ctx) -> None:
     for c in (sub, owner, owner2):
         s = await c.wait_message(event_with(new), 5, what="device list event")
         check(s.type == "headline", f"event is not a headline: {s!r}")
+
+
+@scenario("device_flood", timeout=90)
+async def sc_device_flood(ctx: Ctx) -> None:
+    """An account gets at most max_devices_per_account (64) devices; its all-bundles answer stays small."""
+    owner = await ctx.client("trent", "flood")
+    base = 1_000_000 + random_device_id() % 1_000_000_000
+    bundle = synthetic_bundle(100)
+    for i in range(64):
+        result_of(await owner.publish_bundle(base + i, bundle), f"publish bundle {i + 1} of 64")
+    r = await owner.publish_bundle(base + 64, bundle)
+    check(r.type == "error" and r.error.condition == "policy-violation" and r.error.type == "modify"
+          and "max_devices_per_account" in (r.error.text or ""), f"the 65th device: {r}")
+    result_of(await owner.publish_bundle(base + 3, bundle), "republish a known device at the limit")
+    r = await owner.publish_device_list([base + i for i in range(65)])
+    check(r.type == "error" and r.error.condition == "policy-violation", f"a device list of 65: {r}")
+    # One request for every bundle of the full account: one claimed prekey each, far below the
+    # stanza limit, and the stream stays up (1,700 devices used to end it).
+    other = await ctx.client("frank", "asker")
+    r = await other.items(ctx.env.node_jid("trent"), NODE_BUNDLES)
+    size = len(ET.tostring(r.el))
+    items = r.find((NS_PUBSUB, "pubsub"), (NS_PUBSUB, "items"))
+    got = [] if items is None else items.findall(q(NS_PUBSUB, "item"))
+    check(r.type == "result" and len(got) == 64, f"all bundles: {r.type}, {len(got)} items")
+    check(size < 64 * 1024, f"the all-bundles answer of a full account is {size} bytes")
+    ids, _ = await other.disco_info(ctx.comp)
+    check(("component", "archive") in ids, "the component stopped answering after the all-bundles answer")
+    body = urllib.request.urlopen(f"http://{ctx.h.http_address}/metrics", timeout=5).read().decode()
+    m = re.search(r'^multiend_limit_refusals_total\{limit="max_devices_per_account"\} (\d+)', body, re.M)
+    check(m is not None and int(m.group(1)) >= 2, "refusals not counted in /metrics")
+    ctx.note = f"all-bundles answer of 64 devices: {size} bytes"
 
 
 @scenario("coverage_check")
