@@ -37,6 +37,8 @@ const IntOption kIntOptions[] = {
     {"max_recipients", &Config::max_recipients, 1, 10000},
     {"max_inflight", &Config::max_inflight, 1, 1000000},
     {"max_devices_per_account", &Config::max_devices_per_account, 1, 1000},
+    {"max_subscriptions_per_owner", &Config::max_subscriptions_per_owner, 1, 1000000},
+    {"max_subscriptions_per_subscriber", &Config::max_subscriptions_per_subscriber, 1, 1000000},
     {"output_buffer_bytes", &Config::output_buffer_bytes, 1024 * 1024, 1024 * 1024 * 1024},
     {"batch_max", &Config::batch_max, 1, 10000},
     {"mam_default_max", &Config::mam_default_max, 1, 1000},

@@ -29,6 +29,8 @@ struct Config {
   std::size_t max_recipients = 100;
   std::size_t max_inflight = 2000;       // stanzas handled at once before we answer "wait"
   std::size_t max_devices_per_account = 64;  // bundles (devices) one account may publish
+  std::size_t max_subscriptions_per_owner = 2000;       // device-list subscribers of one account
+  std::size_t max_subscriptions_per_subscriber = 2000;  // subscriptions one account holds
   // Bytes queued for the XMPP server above which the component stops reading from it until
   // half of it is written (backpressure); at twice this the stream counts as stalled and is
   // dropped and reconnected.

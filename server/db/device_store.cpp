@@ -155,11 +155,22 @@ std::vector<std::pair<std::uint32_t, crypto::Ed25519Public>> identity_keys(pqxx:
   return out;
 }
 
-void subscribe(pqxx::connection& c, const std::string& owner, const std::string& node, const std::string& subscriber) {
+SubscribeResult subscribe(pqxx::connection& c, const std::string& owner, const std::string& node,
+                          const std::string& subscriber, std::size_t max_per_owner, std::size_t max_per_subscriber) {
   pqxx::work tx(c);
-  tx.exec0("INSERT INTO subscriptions (owner, node, subscriber) VALUES (" + tx.quote(owner) + ", " + tx.quote(node) +
-           ", " + tx.quote(subscriber) + ") ON CONFLICT DO NOTHING");
+  ensure_owner(tx, owner);
+  const std::string o = tx.quote(owner), n = tx.quote(node), s = tx.quote(subscriber);
+  auto have = tx.exec("SELECT 1 FROM subscriptions WHERE owner = " + o + " AND node = " + n + " AND subscriber = " + s);
+  if (!have.empty()) return SubscribeResult::subscribed;
+  const std::string bare = tx.quote(subscriber.substr(0, subscriber.find('/')));
+  auto counts = tx.exec1("SELECT count(*) FILTER (WHERE owner = " + o + "), count(*) FILTER (WHERE split_part(subscriber, '/', 1) = " +
+                         bare + ") FROM subscriptions WHERE owner = " + o + " OR split_part(subscriber, '/', 1) = " + bare);
+  if (counts[0].as<std::size_t>() >= max_per_owner) return SubscribeResult::owner_full;
+  if (counts[1].as<std::size_t>() >= max_per_subscriber) return SubscribeResult::subscriber_full;
+  tx.exec0("INSERT INTO subscriptions (owner, node, subscriber) VALUES (" + o + ", " + n + ", " + s +
+           ") ON CONFLICT DO NOTHING");
   tx.commit();
+  return SubscribeResult::subscribed;
 }
 
 void unsubscribe(pqxx::connection& c, const std::string& owner, const std::string& node,

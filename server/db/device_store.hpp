@@ -54,7 +54,12 @@ std::vector<PrekeyCount> prekey_counts(pqxx::connection& c, const std::string& o
 std::vector<std::pair<std::uint32_t, crypto::Ed25519Public>> identity_keys(pqxx::connection& c,
                                                                            const std::string& owner,
                                                                            std::optional<std::uint32_t> device);
-void subscribe(pqxx::connection& c, const std::string& owner, const std::string& node, const std::string& subscriber);
+enum class SubscribeResult { subscribed, owner_full, subscriber_full };
+// Idempotent; a new subscription is refused when the owner already has `max_per_owner`
+// subscribers, or the subscriber's account (its bare JID, any resource) `max_per_subscriber`
+// subscriptions. The owner's row lock serialises concurrent subscriptions to one account.
+SubscribeResult subscribe(pqxx::connection& c, const std::string& owner, const std::string& node,
+                          const std::string& subscriber, std::size_t max_per_owner, std::size_t max_per_subscriber);
 void unsubscribe(pqxx::connection& c, const std::string& owner, const std::string& node,
                  const std::string& subscriber);
 std::vector<std::string> subscribers(pqxx::connection& c, const std::string& owner, const std::string& node);

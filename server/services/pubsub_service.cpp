@@ -190,7 +190,19 @@ asio::awaitable<void> PubsubService::handle_iq(xml::Element iq, std::string owne
       if (!devices_node || !jid || jid->bare_string() != from->bare_string())
         co_return reply_error(invalid_jid("subscribe your own JID to the devices node"));
       const std::string sub = jid->to_string(), node = s->node;
-      co_await ctx_.db.run([&](pqxx::connection& c) { device_store::subscribe(c, owner, node, sub); });
+      const std::size_t per_owner = ctx_.config.max_subscriptions_per_owner,
+                        per_subscriber = ctx_.config.max_subscriptions_per_subscriber;
+      const auto result = co_await ctx_.db.run([&](pqxx::connection& c) {
+        return device_store::subscribe(c, owner, node, sub, per_owner, per_subscriber);
+      });
+      if (result != device_store::SubscribeResult::subscribed) {
+        const bool owner_full = result == device_store::SubscribeResult::owner_full;
+        const char* limit = owner_full ? "max_subscriptions_per_owner" : "max_subscriptions_per_subscriber";
+        ctx_.metrics.limit(limit);
+        co_return reply_error(fail(ErrorType::modify, "policy-violation",
+                                   std::string(limit) + ": at most " + std::to_string(owner_full ? per_owner : per_subscriber) +
+                                       (owner_full ? " subscribers of one account" : " subscriptions of one account")));
+      }
       xml::Element out("pubsub", std::string(xmpp::kPubsubNs));
       out.add_child(xml::Element("subscription", std::string(xmpp::kPubsubNs)))
           .set_attr("node", node)

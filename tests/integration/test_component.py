@@ -59,7 +59,8 @@ USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar tren
 #   max_stanza_bytes: the oversized-stanza scenario sends ~100 KiB, which Prosody's c2s limit (256 KiB) lets
 #     through, so the component's own limit is what answers;
 #   reconnect_max_backoff_seconds: the Prosody-restart scenario waits for the reconnect within its budget.
-TEST_CONFIG_EXTRA: Dict[str, Any] = {"max_stanza_bytes": 65536, "reconnect_max_backoff_seconds": 2}
+TEST_CONFIG_EXTRA: Dict[str, Any] = {"max_stanza_bytes": 65536, "reconnect_max_backoff_seconds": 2,
+                                     "max_subscriptions_per_owner": 40, "max_subscriptions_per_subscriber": 30}
 OVERSIZE_BYTES = 100 * 1024
 
 
@@ -637,6 +638,35 @@ async def sc_device_flood(ctx: Ctx) -> None:
     m = re.search(r'^multiend_limit_refusals_total\{limit="max_devices_per_account"\} (\d+)', body, re.M)
     check(m is not None and int(m.group(1)) >= 2, "refusals not counted in /metrics")
     ctx.note = f"all-bundles answer of 64 devices: {size} bytes"
+
+
+@scenario("subscription_flood", timeout=60)
+async def sc_subscription_flood(ctx: Ctx) -> None:
+    """Device-list subscriptions are capped per subscriber account and per owner (test config 30 / 40)."""
+    sub = await ctx.client("oscar", "subs")
+    node = ctx.env.node_jid("trent")
+
+    async def subscribe(c: Client, resource: str) -> Stanza:
+        inner = f"<subscribe node='{NODE_DEVICES}' jid='{c.bare}/{resource}'/>"
+        return await c.iq(pubsub_iq("set", node, inner))
+
+    for i in range(30):
+        result_of(await subscribe(sub, f"invented{i}"), f"subscription {i + 1} of 30")
+    result_of(await subscribe(sub, "invented5"), "the same subscription again")
+    r = await subscribe(sub, "invented30")
+    check(r.type == "error" and r.error.condition == "policy-violation"
+          and "max_subscriptions_per_subscriber" in (r.error.text or ""), f"the 31st subscription: {r}")
+    # Another account fills the owner's side: 10 more fit, then the owner is full.
+    other = await ctx.client("judy", "subs")
+    for i in range(10):
+        result_of(await subscribe(other, f"r{i}"), f"judy's subscription {i + 1}")
+    r = await subscribe(other, "r10")
+    check(r.type == "error" and r.error.condition == "policy-violation"
+          and "max_subscriptions_per_owner" in (r.error.text or ""), f"the owner's 41st subscriber: {r}")
+    n = int(subprocess.run(["psql", ctx.h.env.pg_url, "-tAc",
+                            f"SELECT count(*) FROM subscriptions WHERE owner = 'trent@{ctx.env.user_domain}'"],
+                           capture_output=True, text=True, timeout=30).stdout.strip())
+    check(n == 40, f"{n} subscriptions stored for the owner")
 
 
 @scenario("coverage_check")
