@@ -1,5 +1,7 @@
 #include "server/config.hpp"
 
+#include <cctype>
+
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -181,6 +183,36 @@ void validate(const Config& c, SecretRequired secret) {
   need(level_ok, "log_level must be one of " + std::string(kLogLevels) + " (got '" + c.log_level + "')");
   if (auto ep = parse_http_address(c.http_address); !ep)
     need(false, "http_address " + ep.error() + " (got '" + c.http_address + "')");
+}
+
+bool url_has_password(std::string_view url) {
+  auto lower = [](std::string_view v) {
+    std::string out(v);
+    for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+  };
+  const std::string u = lower(url);
+  if (u.starts_with("postgresql://") || u.starts_with("postgres://")) {
+    const std::size_t start = u.find("://") + 3;
+    const std::size_t end = u.find_first_of("/?", start);
+    const std::string authority = u.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const std::size_t at = authority.rfind('@');
+    if (at != std::string::npos && authority.substr(0, at).find(':') != std::string::npos) return true;
+    const std::size_t q = u.find('?');
+    if (q != std::string::npos) {
+      const std::string query = "&" + u.substr(q + 1);
+      if (query.find("&password=") != std::string::npos) return true;
+    }
+    return false;
+  }
+  // key=value form: a "password" keyword at the start or after whitespace.
+  for (std::size_t p = u.find("password"); p != std::string::npos; p = u.find("password", p + 1)) {
+    const bool starts = p == 0 || std::isspace(static_cast<unsigned char>(u[p - 1]));
+    std::size_t e = p + 8;
+    while (e < u.size() && std::isspace(static_cast<unsigned char>(u[e]))) ++e;
+    if (starts && e < u.size() && u[e] == '=') return true;
+  }
+  return false;
 }
 
 }  // namespace multiend::server

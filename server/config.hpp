@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -59,6 +60,10 @@ void apply_json(Config& c, const nlohmann::json& j);
 void load_file(Config& c, const std::string& path);
 // MULTIEND_COMPONENT_SECRET, MULTIEND_COMPONENT_SECRET_FILE, MULTIEND_DATABASE_URL.
 void apply_environment(Config& c);
+// Whether a libpq connection string carries a password (URI user:password@, a password=
+// parameter or key=value). On the command line it would be readable by every local user
+// (/proc/PID/cmdline), so --database-url refuses one.
+bool url_has_password(std::string_view url);
 // Whether validate() insists on the component secret: `migrate` only talks to the database.
 enum class SecretRequired { yes, no };
 // Checks every range and format; throws std::invalid_argument with a one-line message naming

@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
 
   Config config;
   try {
+    if (url_has_password(flags.database_url))
+      throw std::invalid_argument(
+          "--database-url holds a password, which every local user can read in the process list: give it in "
+          "MULTIEND_DATABASE_URL, a ~/.pgpass or PGPASSFILE, or PGPASSWORD instead");
     config = load(flags);
     validate(config, migrate_cmd->parsed() ? SecretRequired::no : SecretRequired::yes);
   } catch (const std::exception& e) {

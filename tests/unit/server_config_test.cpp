@@ -214,3 +214,18 @@ TEST_CASE("http_address must be IP:PORT with a valid port") {
     CHECK(m.find('\n') == std::string::npos);
   }
 }
+
+TEST_CASE("a password in a connection string is recognised (--database-url refuses one)") {
+  using multiend::server::url_has_password;
+  CHECK(url_has_password("postgresql://multiend:s3cret@db:5432/multiend"));
+  CHECK(url_has_password("postgres://u:p@host/db?sslmode=verify-full"));
+  CHECK(url_has_password("postgresql://u@host/db?sslmode=require&password=x"));
+  CHECK(url_has_password("postgresql://u@host/db?password=x"));
+  CHECK(url_has_password("host=db user=multiend password=s3cret dbname=multiend"));
+  CHECK(url_has_password("password = x host=db"));
+  CHECK_FALSE(url_has_password("postgresql://multiend@127.0.0.1:5432/multiend"));
+  CHECK_FALSE(url_has_password("postgresql:///multiend"));
+  CHECK_FALSE(url_has_password("postgresql://u@host/db?passfile=/etc/pgpass"));
+  CHECK_FALSE(url_has_password("host=db user=multiend passfile=/run/pgpass dbname=multiend"));
+  CHECK_FALSE(url_has_password(""));
+}
