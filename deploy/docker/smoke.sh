@@ -31,7 +31,7 @@ if [ "$ENGINE" = podman ]; then
   need=()
   # netavark + aardvark-dns: with the CNI backend (podman's default without them) services
   # cannot resolve each other by name.
-  for p in podman buildah podman-compose debootstrap runc uidmap slirp4netns netavark aardvark-dns; do
+  for p in podman buildah podman-compose debootstrap runc uidmap slirp4netns netavark aardvark-dns curl; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then
