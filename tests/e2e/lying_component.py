@@ -9,6 +9,9 @@ the archive. Modes:
 * ``expired``: every MAM query is answered item-not-found (the position "expired", always).
 * ``no-list``: one message from ``bob``'s device 7 with a key for our device, complete; the
   device-list request for bob is answered with an error.
+* ``overflow``: the first MAM query is preceded by 150 fan-out headlines of ~64 KiB each (more
+  than a client may hold while it catches up), then one result, complete; later queries are
+  answered complete and empty.
 
 Device-list requests are answered with ``devices`` (bare JID → device ids); any other iq with
 an empty result. Runs its own asyncio loop in a thread: ``with LyingComponent(...) as c:``.
@@ -112,6 +115,17 @@ class LyingComponent:
                         "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
                         "</error></iq>"]
             after = query.find("{http://jabber.org/protocol/rsm}set/{http://jabber.org/protocol/rsm}after")
+            if self.mode == "overflow":
+                if self.mam_queries > 1:
+                    return [head + f"<fin xmlns='{NS_MAM}' complete='true'><set xmlns='http://jabber.org/protocol/rsm'/>"
+                            "</fin></iq>"]
+                junk = "x" * (64 * 1024)
+                fanout = [f"<message from={quoteattr(me)} to={quoteattr(peer)} type='headline'>"
+                          f"<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
+                          f"from='nobody@{self.env.user_domain}/x' to={quoteattr(me)} type='normal'><body>{junk}</body>"
+                          f"</message></forwarded><stanza-id xmlns='urn:xmpp:sid:0' by={quoteattr(me)} id='{1000 + i}'/>"
+                          "</message>" for i in range(150)]
+                return fanout + self._mam(query.get("queryid", ""), me, peer, head, None)
             return self._mam(query.get("queryid", ""), me, peer, head, None if after is None else after.text)
         items = st.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}items")
         if items is not None and items.get("node") == "urn:xmpp:omemo:2:devices":
@@ -131,7 +145,7 @@ class LyingComponent:
             ids = ["5"]
         elif self.mode == "cycle":
             ids = ["6"] if after == "5" else ["5"]
-        elif self.mode == "no-list":
+        elif self.mode in ("no-list", "overflow"):
             ids, complete = ["9"], "true"
         else:
             ids = [str(i) for i in range(1, 301)]
