@@ -123,6 +123,10 @@ for spec in "multiend-prosody deploy/docker/Dockerfile.prosody -" "multiend-comp
 done
 say "built"
 
+# A /readyz answered by some other process would make every later check meaningless.
+for port in 5222 9100; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then fail "127.0.0.1:$port is in use already"; fi
+done
 export MULTIEND_COMPONENT_SECRET=$(openssl rand -hex 32) MULTIEND_PG_PASSWORD=$(openssl rand -hex 16)
 "${COMPOSE[@]}" -p "$COMPOSE_PROJECT_NAME" up -d postgres prosody component >"$WORK/up.log" 2>&1 \
   || { tail -30 "$WORK/up.log"; fail "compose up"; }
@@ -133,12 +137,21 @@ for _ in $(seq 1 180); do
   sleep 1
 done
 logs() { "${COMPOSE[@]}" -p "$COMPOSE_PROJECT_NAME" logs 2>&1 | tail -60; }
+# The running container of a compose service. `ps` is read whole first: piped into `grep -m1`
+# under pipefail, the engine could die of SIGPIPE after grep's first match and fail the check.
+container_of() {
+  local names
+  names=$($ENG ps --format '{{.Names}}') || fail "$ENG ps failed"
+  grep -m1 -e "_$1_" -e "-$1-" <<<"$names" && return 0
+  $ENG ps -a >&2 || true
+  fail "no running $1 container"
+}
 [ "$ready" = 1 ] || { logs; fail "/readyz never answered 200"; }
 say "/readyz is 200"
 # The images' healthchecks, as compose declares them. podman-compose never schedules them (no
 # systemd), so run each once; Docker runs them itself: wait for "healthy".
 for svc in postgres prosody component; do
-  c=$($ENG ps --format '{{.Names}}' | grep -m1 "_${svc}_\|-${svc}-") || fail "no $svc container"
+  c=$(container_of "$svc")
   if [ "$ENGINE" = podman ]; then
     $ENG healthcheck run "$c" >/dev/null || fail "the healthcheck of $svc fails"
   else
@@ -169,7 +182,7 @@ assert devs and all(len(d["fingerprint"]) == 71 for d in devs), f"devices printe
 PY
 say "devices: alice's device listed with its fingerprint"
 
-PG=$($ENG ps --format '{{.Names}}' | grep -m1 "_postgres_\|-postgres-") || fail "no postgres container"
+PG=$(container_of postgres)
 psql_q() { $ENG exec "$PG" psql -U multiend -d multiend -Atc "$1"; }
 rows=$(psql_q "SELECT count(*) FROM messages")
 [ "${rows:-0}" -ge 1 ] || fail "the archive holds no message"
