@@ -9,7 +9,7 @@ set -euo pipefail
 
 BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config
-  libboost1.81-dev libsodium-dev libssl-dev libexpat1-dev
+  libboost1.81-dev libsodium-dev libssl-dev libexpat1-dev libidn-dev
   libprotobuf-dev protobuf-compiler libpqxx-dev libsqlite3-dev
   nlohmann-json3-dev doctest-dev libspdlog-dev libcli11-dev prometheus-cpp-dev
 )

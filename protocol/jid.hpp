@@ -1,14 +1,17 @@
 // XMPP addresses (RFC 7622): parsing, validation, normalization and comparison.
 // Owns what a valid JID is and its canonical form; knows nothing about routing or rosters.
 //
-// Without a PRECIS/IDNA library the rules are an ASCII approximation of RFC 7622:
-//  * every part is valid UTF-8 of 1 … 1023 bytes; empty parts ("@d", "d/", "l@") are errors;
-//    no part may contain control characters (C0, DEL, C1) or U+FFFE/U+FFFF;
-//  * localpart: no space and none of  " & ' / : < > @ ; ASCII letters are lowercased,
-//    non-ASCII is compared byte-wise as given (no Unicode case folding or normalization);
-//  * domainpart: ASCII letters, digits, '-', '_' and '.' (no empty labels) plus any non-ASCII
-//    UTF-8 (IDNs are not converted), or an IPv6 literal "[…]"; ASCII is lowercased and a
-//    single trailing dot is removed;
+// Parts are prepared as Prosody and ejabberd prepare them (RFC 3920 stringprep, through GNU
+// libidn, the library those servers' own stringprep comes from): Nodeprep for the localpart,
+// Nameprep (after IDNA: an A-label "xn--…" and its U-label are one domain) for the
+// domainpart, Resourceprep for the resourcepart. So `Élodie@example.org` and
+// `élodie@example.org` are one account, as they are to the XMPP server that stamps `from`.
+// ASCII parts take a fast path with the same result (letters lowercased, resource as is).
+//  * every part is valid UTF-8 of 1 … 1023 bytes (after preparation); empty parts ("@d",
+//    "d/", "l@") are errors; no part may contain control characters or U+FFFE/U+FFFF;
+//  * localpart: no space and none of  " & ' / : < > @  (Nodeprep prohibits them too);
+//  * domainpart: ASCII letters, digits, '-', '_' and '.' (no empty labels) or an IDN that
+//    IDNA accepts, or an IPv6 literal "[…]"; a single trailing dot is removed;
 //  * resourcepart: anything printable, case-sensitive, spaces allowed.
 // Every failure is Errc::bad_jid.
 #pragma once

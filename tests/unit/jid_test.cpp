@@ -61,9 +61,42 @@ TEST_CASE("normalization") {
   CHECK(must("[::1]").domain() == "[::1]");
   CHECK(must("u@[2001:DB8::1]/r").domain() == "[2001:db8::1]");
   CHECK(must("192.0.2.1").domain() == "192.0.2.1");
-  // non-ASCII passes through byte-wise
-  CHECK(must("\xC3\x89lise@\xC3\xA9xample.com").local() == "\xC3\x89lise");
+  // non-ASCII localparts are Nodeprep'ed (case folded), resources Resourceprep'ed (case kept)
+  CHECK(must("\xC3\x89lise@\xC3\xA9xample.com").local() == "\xC3\xA9lise");
   CHECK(must("u@d/\xE2\x99\x9A r\xC3\xA9s").resource() == "\xE2\x99\x9A r\xC3\xA9s");
+}
+
+TEST_CASE("stringprep: one account however its name is written (what Prosody does)") {
+  // É (U+00C9) and é (U+00E9): one account
+  CHECK(must("\xC3\x89lodie@example.org") == must("\xC3\xA9lodie@example.org"));
+  // e + combining acute (NFKC) is é
+  CHECK(must("e\xCC\x81lodie@example.org").local() == "\xC3\xA9lodie");
+  // ß is case folded to "ss" by Nodeprep
+  CHECK(must("Stra\xC3\x9F" "e@example.org").local() == "strasse");
+  // fullwidth Ａ (U+FF21) maps to a
+  CHECK(must("\xEF\xBC\xA1@example.org").local() == "a");
+  // soft hyphen (U+00AD) is mapped to nothing
+  CHECK(must("al\xC2\xADice@example.org").local() == "alice");
+  // the resource keeps its case but is normalised
+  CHECK(must("u@example.org/R\xC3\x89S").resource() == "R\xC3\x89S");
+  CHECK(must("u@example.org/e\xCC\x81").resource() == "\xC3\xA9");
+  // prohibited by Nodeprep (non-ASCII space U+3000, U+2028 line separator) and unassigned
+  CHECK(bad("a\xE3\x80\x80" "b@example.org"));
+  CHECK(bad("a\xE2\x80\xA8" "b@example.org"));
+  CHECK(bad("\xF3\xA0\x80\x81x@example.org"));  // U+E0001 language tag: prohibited
+  CHECK(bad("u@example.org/\xE2\x80\xA8"));
+}
+
+TEST_CASE("IDNA: an A-label and its U-label are one domain") {
+  // café.example and its Punycode form xn--caf-dma.example
+  Jid u = must("bob@caf\xC3\xA9.example");
+  Jid a = must("bob@xn--caf-dma.example");
+  CHECK(u == a);
+  CHECK(a.domain() == "caf\xC3\xA9.example");
+  CHECK(must("bob@CAF\xC3\x89.Example") == u);  // Nameprep folds the case
+  CHECK(bad("bob@exa\xE3\x80\x80mple.org"));      // U+3000 in a domain
+  // ASCII domains are unchanged by IDNA
+  CHECK(must("u@Example.ORG").domain() == "example.org");
 }
 
 TEST_CASE("invalid") {
