@@ -30,11 +30,20 @@ asio::awaitable<bool> sleep_unless_stopped(std::chrono::steady_clock::duration d
   co_return !stopping;
 }
 
+DatabaseOptions database_options(const Config& c) {
+  DatabaseOptions o;
+  o.url = c.database_url;
+  o.pool_size = c.db_pool_size;
+  o.statement_timeout_seconds = c.request_timeout_seconds;
+  o.connect_timeout_seconds = c.connect_timeout_seconds;
+  return o;
+}
+
 class Component {
  public:
   explicit Component(const Config& c)
       : config_(c),
-        db_(c.database_url, c.db_pool_size, c.request_timeout_seconds, metrics_),
+        db_(database_options(c), metrics_),
         stream_(ioc_, c, metrics_),
         ctx_{config_, metrics_, db_, stream_, ioc_.get_executor()},
         archive_(ctx_),
@@ -42,7 +51,7 @@ class Component {
         mam_(ctx_),
         router_(ctx_, archive_, pubsub_, mam_),
         http_(ioc_.get_executor(), c.http_address, metrics_,
-              [this] { return stream_.writable() && db_.healthy(); }) {}
+              [this] { return stream_.writable() && db_.healthy(); }, c.max_http_connections) {}
 
   int run() {
     spdlog::info("multiend-component: serving {} for users of {}, HTTP on {}", config_.component_domain,

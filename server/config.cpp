@@ -2,6 +2,9 @@
 
 #include <cctype>
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -42,7 +45,20 @@ const IntOption kIntOptions[] = {
     {"max_subscriptions_per_owner", &Config::max_subscriptions_per_owner, 1, 1000000},
     {"max_subscriptions_per_subscriber", &Config::max_subscriptions_per_subscriber, 1, 1000000},
     {"output_buffer_bytes", &Config::output_buffer_bytes, 1024 * 1024, 1024 * 1024 * 1024},
+    {"max_inflight_per_account", &Config::max_inflight_per_account, 1, 1000000},
+    {"max_inflight_bytes", &Config::max_inflight_bytes, 1024 * 1024, std::int64_t{64} * 1024 * 1024 * 1024},
+    {"max_inflight_bytes_per_account", &Config::max_inflight_bytes_per_account, 64 * 1024,
+     std::int64_t{64} * 1024 * 1024 * 1024},
+    {"message_rate_per_account", &Config::message_rate_per_account, 1, 1000000},
+    {"message_burst_per_account", &Config::message_burst_per_account, 1, 10000000},
+    {"max_mam_queries_per_account", &Config::max_mam_queries_per_account, 1, 10000},
+    {"mam_max_page_bytes", &Config::mam_max_page_bytes, 64 * 1024, 1024 * 1024 * 1024},
+    {"prekey_claims_per_hour", &Config::prekey_claims_per_hour, 1, 1000000},
+    {"max_output_stanza_bytes", &Config::max_output_stanza_bytes, 16 * 1024, 64 * 1024 * 1024},
+    {"max_missing_devices_listed", &Config::max_missing_devices_listed, 1, 100000},
+    {"max_http_connections", &Config::max_http_connections, 1, 100000},
     {"batch_max", &Config::batch_max, 1, 10000},
+    {"batch_max_bytes", &Config::batch_max_bytes, 1024 * 1024, 1024 * 1024 * 1024},
     {"mam_default_max", &Config::mam_default_max, 1, 1000},
     {"mam_max", &Config::mam_max, 1, 1000},
     {"prekey_low_threshold", &Config::prekey_low_threshold, 1, 1000},
@@ -118,7 +134,21 @@ void take_string(const nlohmann::json& j, const char* key, std::string& out) {
   out = v.get<std::string>();
 }
 
+// A file that holds a secret must not be readable by other local users (like ssh and its
+// keys: refused, not merely warned about, since a warning in a service log goes unread).
+void check_private(const std::string& path, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // the read below reports it
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw std::invalid_argument(std::string(what) + " " + path + " is accessible to other users (mode " + mode +
+                                "): chmod 600 it");
+  }
+}
+
 std::string read_secret_file(const std::string& path) {
+  check_private(path, "secret file");
   std::ifstream f(path);
   if (!f) throw std::invalid_argument("cannot read secret file " + path);
   std::string s;
@@ -156,6 +186,9 @@ void load_file(Config& c, const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument("config file " + path + " is not valid JSON: " + e.what());
   }
+  if (j.is_object() && j.contains("database_url") && j["database_url"].is_string() &&
+      url_has_password(j["database_url"].get<std::string>()))
+    check_private(path, "config file (its database_url holds a password)");
   apply_json(c, j);
 }
 
@@ -178,6 +211,12 @@ void validate(const Config& c, SecretRequired secret) {
     if (v < o.min || v > o.max) out_of_range(o, std::visit([&](auto m) { return std::to_string(c.*m); }, o.field));
   }
   need(c.mam_default_max <= c.mam_max, "mam_default_max must be <= mam_max");
+  // Fan-out headlines and MAM results wrap a stored message (up to max_stanza_bytes, and
+  // stored ones are read back up to twice that) in a few hundred bytes: they must always fit.
+  need(c.max_output_stanza_bytes >= c.max_stanza_bytes + 16 * 1024,
+       "max_output_stanza_bytes must be >= max_stanza_bytes + 16384 (fan-out and MAM results wrap a stored message)");
+  need(c.mam_max_page_bytes >= c.max_output_stanza_bytes, "mam_max_page_bytes must be >= max_output_stanza_bytes");
+  need(c.batch_max_bytes >= c.max_stanza_bytes, "batch_max_bytes must be >= max_stanza_bytes");
   bool level_ok = false;
   for (const char* w : kLogLevelWords) level_ok |= c.log_level == w;
   need(level_ok, "log_level must be one of " + std::string(kLogLevels) + " (got '" + c.log_level + "')");

@@ -36,7 +36,25 @@ struct Config {
   // half of it is written (backpressure); at twice this the stream counts as stalled and is
   // dropped and reconnected.
   std::size_t output_buffer_bytes = 16 * 1024 * 1024;
+  // Per account (bare JID of the sender) and overall, what one account can make the
+  // component hold or do; refusals are wait/resource-constraint naming the limit.
+  std::size_t max_inflight_per_account = 256;                       // stanzas being handled
+  std::size_t max_inflight_bytes = 256 * 1024 * 1024;               // their memory, everyone
+  std::size_t max_inflight_bytes_per_account = 32 * 1024 * 1024;    // their memory, one account
+  std::size_t message_rate_per_account = 100;    // messages per second, sustained...
+  std::size_t message_burst_per_account = 2000;  // ...after a burst of this many
+  std::size_t max_mam_queries_per_account = 4;   // MAM queries being answered at once
+  std::size_t mam_max_page_bytes = 8 * 1024 * 1024;  // a page stops early (incomplete) past this
+  // One-time prekeys one requester account may take from one target account per hour; past
+  // it the requester gets a prekey it was already given (the last resort), not a fresh one.
+  std::size_t prekey_claims_per_hour = 100;
+  // Largest stanza the component writes (below Prosody's component_stanza_size_limit, 512 KiB);
+  // an answer that would be larger is replaced by an error.
+  std::size_t max_output_stanza_bytes = 480 * 1024;
+  std::size_t max_missing_devices_listed = 1000;  // in one <missing-devices/> answer
+  std::size_t max_http_connections = 64;          // /healthz, /readyz, /metrics at once
   std::size_t batch_max = 256;           // messages per group commit
+  std::size_t batch_max_bytes = 16 * 1024 * 1024;  // and their bytes
   std::uint32_t mam_default_max = 50;
   std::uint32_t mam_max = 250;
   std::int64_t prekey_low_threshold = 25;

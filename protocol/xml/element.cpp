@@ -152,4 +152,19 @@ bool operator==(const Element& a, const Element& b) {
   return a.name_ == b.name_ && a.ns_ == b.ns_ && a.attrs_ == b.attrs_ && a.nodes_ == b.nodes_;
 }
 
+namespace {
+std::size_t heap_of(const std::string& s) noexcept {
+  // Short strings live inside the object (libstdc++ keeps up to 15 characters there).
+  return s.capacity() > 15 ? s.capacity() + 1 : 0;
+}
+}  // namespace
+
+std::size_t Element::memory_bytes() const noexcept {
+  std::size_t n = sizeof(Element) + heap_of(name_) + heap_of(ns_) +
+                  attrs_.capacity() * sizeof(std::pair<std::string, std::string>) + nodes_.capacity() * sizeof(Node);
+  for (const auto& [k, v] : attrs_) n += heap_of(k) + heap_of(v);
+  for (const Node& node : nodes_) n += node.element() ? node.element()->memory_bytes() : heap_of(node.text());
+  return n;
+}
+
 }  // namespace multiend::xml

@@ -71,6 +71,10 @@ class Element {
   // Ordered mixed content, for the serializer and for generic walks.
   const std::vector<Node>& nodes() const noexcept { return nodes_; }
 
+  // Heap and object memory the tree holds (approximate, from capacities): what a stanza costs
+  // while it is held, which can be many times its size on the wire.
+  std::size_t memory_bytes() const noexcept;
+
   // Structural equality: names, namespaces, attributes (in order) and content.
   friend bool operator==(const Element& a, const Element& b);
 

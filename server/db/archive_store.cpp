@@ -57,9 +57,13 @@ std::vector<StoredMessage> insert_batch(pqxx::connection& c, const std::vector<c
       "INSERT INTO messages AS m (sender_bare, sender_full, origin_id, stanza) VALUES " + values +
       " ON CONFLICT (sender_bare, origin_id) DO NOTHING RETURNING m.id, m.sender_bare, m.origin_id, " +
       kStoredAtUs);
-  std::map<std::pair<std::string, std::string>, std::pair<std::int64_t, std::int64_t>> fresh, old;
+  struct Row {
+    std::int64_t id, stored_at_us;
+    bool fanned_out;
+  };
+  std::map<std::pair<std::string, std::string>, Row> fresh, old;
   for (const auto& row : inserted)
-    fresh[{row[1].as<std::string>(), row[2].as<std::string>()}] = {row[0].as<std::int64_t>(), row[3].as<std::int64_t>()};
+    fresh[{row[1].as<std::string>(), row[2].as<std::string>()}] = {row[0].as<std::int64_t>(), row[3].as<std::int64_t>(), false};
 
   std::string lookup;
   for (std::size_t i = 0; i < batch.size(); ++i)
@@ -69,8 +73,9 @@ std::vector<StoredMessage> insert_batch(pqxx::connection& c, const std::vector<c
     }
   if (!lookup.empty())
     for (const auto& row : tx.exec(std::string("SELECT m.id, m.sender_bare, m.origin_id, ") + kStoredAtUs +
-                                   " FROM messages m WHERE (m.sender_bare, m.origin_id) IN (" + lookup + ")"))
-      old[{row[1].as<std::string>(), row[2].as<std::string>()}] = {row[0].as<std::int64_t>(), row[3].as<std::int64_t>()};
+                                   ", m.fanned_out FROM messages m WHERE (m.sender_bare, m.origin_id) IN (" + lookup + ")"))
+      old[{row[1].as<std::string>(), row[2].as<std::string>()}] = {row[0].as<std::int64_t>(), row[3].as<std::int64_t>(),
+                                                                     row[4].as<bool>()};
 
   std::string archive_rows;
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -78,10 +83,10 @@ std::vector<StoredMessage> insert_batch(pqxx::connection& c, const std::vector<c
     const auto key = std::make_pair(batch[i]->sender_bare, batch[i]->origin_id);
     auto f = fresh.find(key);
     if (f != fresh.end()) {
-      out[i].id = f->second.first;
-      out[i].stored_at_us = f->second.second;
+      out[i].id = f->second.id;
+      out[i].stored_at_us = f->second.stored_at_us;
       fresh.erase(f);  // a second copy of it in this same batch is a duplicate
-      old[key] = {out[i].id, out[i].stored_at_us};
+      old[key] = {out[i].id, out[i].stored_at_us, true};  // the first copy is fanned out now
       for (const auto& r : batch[i]->recipients) {
         if (!archive_rows.empty()) archive_rows += ", ";
         archive_rows += "(" + tx.quote(r) + ", " + tx.quote(out[i].id) + ")";
@@ -89,14 +94,39 @@ std::vector<StoredMessage> insert_batch(pqxx::connection& c, const std::vector<c
     } else {
       auto o = old.find(key);
       if (o == old.end()) throw std::runtime_error("archive: resend of a message that vanished");
-      out[i].id = o->second.first;
+      out[i].id = o->second.id;
       out[i].duplicate = true;
-      out[i].stored_at_us = o->second.second;
+      out[i].stored_at_us = o->second.stored_at_us;
+      out[i].fanned_out = o->second.fanned_out;
     }
   }
   if (!archive_rows.empty())
     tx.exec0("INSERT INTO archive (owner, message_id) VALUES " + archive_rows + " ON CONFLICT DO NOTHING");
   tx.commit();
+  return out;
+}
+
+std::vector<std::optional<StoredMessage>> lookup(pqxx::connection& c, const std::vector<const NewMessage*>& batch) {
+  std::vector<std::optional<StoredMessage>> out(batch.size());
+  if (batch.empty()) return out;
+  pqxx::read_transaction tx(c);
+  std::string keys;
+  for (const NewMessage* m : batch) {
+    if (!keys.empty()) keys += ", ";
+    keys += "(" + tx.quote(m->sender_bare) + ", " + tx.quote(m->origin_id) + ")";
+  }
+  std::map<std::pair<std::string, std::string>, StoredMessage> found;
+  for (const auto& row : tx.exec(std::string("SELECT m.id, m.sender_bare, m.origin_id, ") + kStoredAtUs +
+                                 ", m.fanned_out FROM messages m WHERE (m.sender_bare, m.origin_id) IN (" + keys + ")")) {
+    StoredMessage s;
+    s.id = row[0].as<std::int64_t>();
+    s.duplicate = true;
+    s.stored_at_us = row[3].as<std::int64_t>();
+    s.fanned_out = row[4].as<bool>();
+    found[{row[1].as<std::string>(), row[2].as<std::string>()}] = s;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    if (auto f = found.find({batch[i]->sender_bare, batch[i]->origin_id}); f != found.end()) out[i] = f->second;
   return out;
 }
 

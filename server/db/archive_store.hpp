@@ -26,6 +26,7 @@ struct NewMessage {
 struct StoredMessage {
   std::int64_t id = 0;
   bool duplicate = false;    // an earlier message from this sender had the same origin-id
+  bool fanned_out = true;    // for a duplicate: whether that earlier copy was delivered
   std::int64_t stored_at_us = 0;
   // Non-empty: refused by the coverage check, nothing stored; these devices had no key.
   std::vector<std::pair<std::string, std::uint32_t>> missing;
@@ -65,6 +66,9 @@ namespace archive_store {
 // One transaction for the whole group; result i belongs to message i. Messages are stored in
 // the order given (ids grow in that order), so one sender's messages keep their order.
 std::vector<StoredMessage> insert_batch(pqxx::connection& c, const std::vector<const NewMessage*>& batch);
+// After a commit whose outcome is unknown (the connection broke during COMMIT): each message
+// as stored, if it is (a duplicate with its fanned_out mark), nullopt if it is not.
+std::vector<std::optional<StoredMessage>> lookup(pqxx::connection& c, const std::vector<const NewMessage*>& batch);
 MamPage query(pqxx::connection& c, const MamFilter& f, bool want_count);
 // Whether `id` is in `owner`'s archive (RSM ids must name a result of this archive).
 bool owns(pqxx::connection& c, const std::string& owner, std::int64_t id);

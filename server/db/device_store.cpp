@@ -96,7 +96,7 @@ std::vector<std::pair<std::string, std::uint32_t>> device_lists(pqxx::connection
 
 std::vector<ClaimedBundle> claim_bundles(pqxx::connection& c, const std::string& owner,
                                          const std::vector<std::uint32_t>& devices, const std::string& requester,
-                                         std::int64_t retry_seconds, std::int64_t low_threshold) {
+                                         std::int64_t retry_seconds, std::int64_t low_threshold, bool fresh) {
   pqxx::work tx(c);
   const std::string o = tx.quote(owner);
   std::string filter = devices.empty() ? "" : " AND d.device_id IN " + sql::in_list(tx, devices);
@@ -105,7 +105,7 @@ std::vector<ClaimedBundle> claim_bundles(pqxx::connection& c, const std::string&
   auto rows = tx.exec(
       "WITH claimed AS (SELECT d.device_id, d.ik, d.spk_id, d.spk, d.spks, c.pk_id, c.pk, c.reused, c.remaining "
       "FROM devices d LEFT JOIN LATERAL claim_prekey(d.owner, d.device_id, " +
-      tx.quote(requester) + ", " + tx.quote(retry_seconds) +
+      tx.quote(requester) + ", " + tx.quote(retry_seconds) + ", " + (fresh ? "true" : "false") +
       ") c ON true WHERE d.owner = " + o + " AND d.ik IS NOT NULL" + filter +
       "), low AS (UPDATE devices SET low_notified_at = now() FROM claimed WHERE devices.owner = " + o +
       " AND devices.device_id = claimed.device_id AND claimed.remaining < " + tx.quote(low_threshold) +

@@ -46,10 +46,11 @@ std::vector<std::uint32_t> device_list(pqxx::connection& c, const std::string& o
 std::vector<std::pair<std::string, std::uint32_t>> device_lists(pqxx::connection& c,
                                                                  const std::vector<std::string>& owners);
 // Claims one prekey per requested device (all devices with a bundle when `devices` is empty)
-// for `requester` (a full JID), in one round trip.
+// for `requester` (a full JID), in one round trip. `fresh` false: the requester's account is
+// past its hourly budget; it gets an already claimed prekey (the last resort), not a new one.
 std::vector<ClaimedBundle> claim_bundles(pqxx::connection& c, const std::string& owner,
                                          const std::vector<std::uint32_t>& devices, const std::string& requester,
-                                         std::int64_t retry_seconds, std::int64_t low_threshold);
+                                         std::int64_t retry_seconds, std::int64_t low_threshold, bool fresh = true);
 std::vector<PrekeyCount> prekey_counts(pqxx::connection& c, const std::string& owner);
 std::vector<std::pair<std::uint32_t, crypto::Ed25519Public>> identity_keys(pqxx::connection& c,
                                                                            const std::string& owner,

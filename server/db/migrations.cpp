@@ -118,6 +118,35 @@ BEGIN
 END
 $$;
 )SQL"},
+    {2, "prekey claims past a requester's hourly budget reuse a claimed prekey", R"SQL(
+-- p_fresh = false: the requester account is past its budget of fresh prekeys for this owner
+-- this hour. It gets a prekey that was claimed already (preferably by that same account) and
+-- no unclaimed one, so one account cannot drain another's prekeys. Only when nothing was ever
+-- claimed does it get a fresh one.
+CREATE FUNCTION claim_prekey(p_owner text, p_device bigint, p_requester text, p_retry_seconds integer,
+                             p_fresh boolean)
+RETURNS TABLE (pk_id bigint, pk bytea, reused boolean, remaining bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  IF NOT p_fresh THEN
+    SELECT p.pk_id, p.pk INTO r FROM prekeys p
+     WHERE p.owner = p_owner AND p.device_id = p_device AND p.claimed_by IS NOT NULL
+     ORDER BY (split_part(p.claimed_by, '/', 1) = split_part(p_requester, '/', 1)) DESC, p.claimed_at DESC
+     LIMIT 1;
+    IF FOUND THEN
+      pk_id := r.pk_id; pk := r.pk; reused := true;
+      SELECT count(*) INTO remaining FROM prekeys p
+       WHERE p.owner = p_owner AND p.device_id = p_device AND p.claimed_by IS NULL;
+      RETURN NEXT;
+      RETURN;
+    END IF;
+  END IF;
+  RETURN QUERY SELECT * FROM claim_prekey(p_owner, p_device, p_requester, p_retry_seconds);
+END
+$$;
+)SQL"},
 };
 
 }  // namespace

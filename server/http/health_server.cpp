@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -30,8 +31,11 @@ asio::ip::tcp::endpoint endpoint_of(const std::string& address) {
 }  // namespace
 
 HealthServer::HealthServer(asio::any_io_executor ex, const std::string& address, Metrics& metrics,
-                           std::function<bool()> ready)
-    : acceptor_(ex, endpoint_of(address)), metrics_(metrics), ready_(std::move(ready)) {}
+                           std::function<bool()> ready, std::size_t max_connections)
+    : acceptor_(ex, endpoint_of(address)),
+      metrics_(metrics),
+      ready_(std::move(ready)),
+      max_connections_(max_connections) {}
 
 void HealthServer::stop() {
   boost::system::error_code ec;
@@ -44,9 +48,22 @@ asio::awaitable<void> HealthServer::run() {
     auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (!acceptor_.is_open()) co_return;
+      // EMFILE/ENFILE/ENOBUFS leave the connection in the backlog: accepting again at once
+      // would spin on the same error. Give other work (closing sockets) a moment.
+      metrics_.error("http-accept-failed");
+      asio::steady_timer t(acceptor_.get_executor(), std::chrono::milliseconds(100));
+      boost::system::error_code wait_ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
       continue;
     }
-    asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
+    if (connections_ >= max_connections_) {
+      metrics_.limit("max_http_connections");
+      boost::system::error_code close_ec;
+      socket.close(close_ec);
+      continue;
+    }
+    ++connections_;
+    asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), [this](std::exception_ptr) { --connections_; });
   }
 }
 

@@ -37,7 +37,13 @@ xmpp::StanzaError error_with(xmpp::ErrorType type, std::string condition, std::s
 
 }  // namespace
 
-ArchiveService::ArchiveService(ServiceContext ctx) : ctx_(ctx), commit_(ctx.db, ctx.metrics, ctx.config.batch_max) {}
+ArchiveService::ArchiveService(ServiceContext ctx)
+    : ctx_(ctx), commit_(ctx.db, ctx.metrics, ctx.config.batch_max, ctx.config.batch_max_bytes) {}
+
+bool ArchiveService::in_delivery(std::int64_t id) const {
+  return std::any_of(delivering_.begin(), delivering_.end(), [id](const Delivery& d) { return d.id == id; }) ||
+         std::find(fanned_out_.begin(), fanned_out_.end(), id) != fanned_out_.end();
+}
 
 asio::awaitable<void> ArchiveService::handle_message(xml::Element stanza) {
   const Config& cfg = ctx_.config;
@@ -153,10 +159,18 @@ asio::awaitable<void> ArchiveService::store_and_fan_out(const xml::Element& stan
   StoredMessage s = co_await commit_.submit(record);
   if (!s.missing.empty()) {
     xml::Element missing("missing-devices", std::string(xmpp::kMultiendNs));
-    for (const auto& [owner, device] : s.missing)
+    // Bounded, so the answer stays far below the output limit (100 recipients of 64 devices
+    // each would list 6,400): the sender learns the rest when it sends again.
+    std::size_t listed = 0;
+    for (const auto& [owner, device] : s.missing) {
+      if (listed++ == cfg.max_missing_devices_listed) {
+        missing.set_attr("truncated", "true");
+        break;
+      }
       missing.add_child(xml::Element("device", std::string(xmpp::kMultiendNs)))
           .set_attr("jid", owner)
           .set_attr("id", std::to_string(device));
+    }
     ctx_.metrics.coverage_rejections.Increment();
     ctx_.metrics.error("not-acceptable");
     ctx_.stream.send(xmpp::make_error_reply(stanza, error_with(xmpp::ErrorType::modify, "not-acceptable",
@@ -177,15 +191,21 @@ asio::awaitable<void> ArchiveService::store_and_fan_out(const xml::Element& stan
     ctx_.stream.send(receipt, "receipt");
     if (s.duplicate) {
       ctx_.metrics.messages_duplicate.Increment();
+      // Stored before but never delivered (its commit ended in doubt, or the component
+      // stopped before fanning it out): this resend is the moment to deliver it.
+      if (!s.fanned_out && !in_delivery(s.id)) co_await fan_out(s.id, s.stored_at_us, inner, record.stanza.size(), record.recipients);
       co_return;
     }
     ctx_.metrics.messages_archived.Increment();
-    fan_out(s.id, s.stored_at_us, inner, record.recipients);
+    co_await fan_out(s.id, s.stored_at_us, inner, record.stanza.size(), record.recipients);
   }
 }
 
-void ArchiveService::fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
-                             const std::vector<std::string>& recipients) {
+asio::awaitable<void> ArchiveService::fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
+                                              std::size_t stored_bytes, const std::vector<std::string>& recipients) {
+  // What the headlines will take in the output buffer: the stored message plus the wrapper.
+  const std::size_t each = stored_bytes + 512;
+  if (!co_await ctx_.stream.wait_for_room(each * recipients.size())) co_return;
   std::optional<ComponentStream::Ticket> last;
   bool all_queued = true;
   for (const auto& r : recipients) {
@@ -238,13 +258,14 @@ asio::awaitable<void> ArchiveService::resume_fanout() {
       if (pending.empty()) break;
       for (const auto& p : pending) {
         after = p.id;
+        if (in_delivery(p.id)) continue;  // fanned out moments ago, its mark not yet written
         auto inner = xml::parse_element(p.stanza, {.max_stanza_bytes = ctx_.config.max_stanza_bytes * 2});
         if (!inner) {
           spdlog::error("archive: stored message {} does not parse; skipping its fan-out", p.id);
           fanned_out_.push_back(p.id);
           continue;
         }
-        fan_out(p.id, p.stored_at_us, *inner, p.recipients);
+        co_await fan_out(p.id, p.stored_at_us, *inner, p.stanza.size(), p.recipients);
         ++resumed;
       }
       co_await flush_fanout_marks();

@@ -28,8 +28,13 @@ class ArchiveService {
 
  private:
   asio::awaitable<void> store_and_fan_out(const xml::Element& stanza, xml::Element inner, const NewMessage& record);
-  void fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
-               const std::vector<std::string>& recipients);
+  // Queues one headline per recipient once the stream has room for them all; nothing (the
+  // message stays pending, resume_fanout delivers it) when the stream went down meanwhile.
+  asio::awaitable<void> fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
+                                std::size_t stored_bytes, const std::vector<std::string>& recipients);
+
+  // Queued or written but not yet marked fanned out in the database.
+  bool in_delivery(std::int64_t id) const;
 
   ServiceContext ctx_;
   GroupCommit commit_;

@@ -140,8 +140,27 @@ asio::awaitable<void> MamService::handle_query(xml::Element iq) {
   }
   ctx_.metrics.mam_query_seconds.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
+  // A page is bounded in bytes too (mam_max_page_bytes): past it the page ends early,
+  // marked incomplete, and the client pages on from its RSM <last/> (or <first/> when
+  // paging backwards, so the messages kept are those nearest the end it pages from).
+  std::size_t bytes = 0, keep = 0;
+  const std::size_t n = page.messages.size();
+  for (; keep < n; ++keep) {
+    const auto& m = page.messages[f.from_end ? n - 1 - keep : keep];
+    if (keep > 0 && bytes + m.stanza.size() > cfg.mam_max_page_bytes) break;
+    bytes += m.stanza.size();
+  }
+  if (keep < n) {
+    ctx_.metrics.limit("mam_max_page_bytes");
+    if (f.from_end) page.messages.erase(page.messages.begin(), page.messages.begin() + static_cast<std::ptrdiff_t>(n - keep));
+    else page.messages.resize(keep);
+    page.complete = false;
+  }
   const std::string to = requester->to_string();
   for (const auto& m : page.messages) {
+    // Paced by the writer: a page never piles up in the output buffer. The stream went down:
+    // the requester's session went with it; it asks again.
+    if (!co_await ctx_.stream.wait_for_room(m.stanza.size() + 512)) co_return;
     auto inner = xml::parse_element(m.stanza, {.max_stanza_bytes = cfg.max_stanza_bytes * 2});
     if (!inner) {
       spdlog::error("mam: stored message {} does not parse", m.id);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "protocol/crypto/base64.hpp"
 #include "protocol/omemo/bundle.hpp"
@@ -234,9 +235,15 @@ asio::awaitable<void> PubsubService::handle_iq(xml::Element iq, std::string owne
       wanted.push_back(*id);
     }
     const std::int64_t retry = cfg.claim_retry_seconds, low = cfg.prekey_low_threshold;
-    auto claimed = co_await ctx_.db.run([&owner, &wanted, &requester, retry, low](pqxx::connection& c) {
-      return device_store::claim_bundles(c, owner, wanted, requester, retry, low);
+    const std::string requester_account = from->bare_string();
+    const bool fresh = claims_.allows(requester_account, owner, std::chrono::steady_clock::now());
+    if (!fresh) ctx_.metrics.limit("prekey_claims_per_hour");
+    auto claimed = co_await ctx_.db.run([&owner, &wanted, &requester, retry, low, fresh](pqxx::connection& c) {
+      return device_store::claim_bundles(c, owner, wanted, requester, retry, low, fresh);
     });
+    std::size_t fresh_taken = 0;
+    for (const auto& c : claimed) fresh_taken += (!c.bundle.prekeys.empty() && !c.reused) ? 1 : 0;
+    claims_.spend(requester_account, owner, fresh_taken, std::chrono::steady_clock::now());
     if (claimed.empty() || (!wanted.empty() && claimed.size() != wanted.size()))
       co_return reply_error(fail(ErrorType::cancel, "item-not-found", "no such bundle"));
     std::vector<std::pair<std::string, xml::Element>> out;

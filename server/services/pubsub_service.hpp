@@ -7,13 +7,14 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "protocol/xml/element.hpp"
+#include "server/services/claim_budget.hpp"
 #include "server/services/context.hpp"
 
 namespace multiend::server {
 
 class PubsubService {
  public:
-  explicit PubsubService(ServiceContext ctx) : ctx_(ctx) {}
+  explicit PubsubService(ServiceContext ctx) : ctx_(ctx), claims_(ctx.config.prekey_claims_per_hour) {}
 
   // An <iq/> addressed to user@component; `owner` is the user's bare JID.
   asio::awaitable<void> handle_iq(xml::Element iq, std::string owner);
@@ -21,6 +22,7 @@ class PubsubService {
  private:
   asio::awaitable<void> notify_device_list(const std::string& owner);
   ServiceContext ctx_;
+  ClaimBudget claims_;
 };
 
 }  // namespace multiend::server

@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <chrono>
 
 #include "protocol/omemo/constants.hpp"
 #include "protocol/xml/serializer.hpp"
@@ -59,30 +60,67 @@ void Router::error(const xml::Element& stanza, xmpp::ErrorType type, const char*
       "error");
 }
 
+namespace {
+
+AccountLimits::Settings limit_settings(const Config& c) {
+  AccountLimits::Settings s;
+  s.max_inflight = c.max_inflight;
+  s.max_inflight_bytes = c.max_inflight_bytes;
+  s.max_inflight_per_account = c.max_inflight_per_account;
+  s.max_inflight_bytes_per_account = c.max_inflight_bytes_per_account;
+  s.message_rate_per_account = c.message_rate_per_account;
+  s.message_burst_per_account = c.message_burst_per_account;
+  s.max_mam_queries_per_account = c.max_mam_queries_per_account;
+  return s;
+}
+
+// What a stanza is, for the limits: a message to the archive, a MAM query, or anything else.
+AccountLimits::Kind kind_of(const xml::Element& stanza) {
+  if (stanza.name() == "message") return AccountLimits::Kind::message;
+  if (stanza.name() == "iq") {
+    for (const xml::Element* p : stanza.element_children())
+      if (p->name() == "query" && p->ns() == xmpp::kMamNs) return AccountLimits::Kind::mam_query;
+  }
+  return AccountLimits::Kind::other;
+}
+
+}  // namespace
+
+Router::Router(ServiceContext ctx, ArchiveService& archive, PubsubService& pubsub, MamService& mam)
+    : ctx_(ctx), archive_(archive), pubsub_(pubsub), mam_(mam), limits_(limit_settings(ctx.config)) {}
+
 void Router::dispatch(xml::Element stanza) {
   ctx_.metrics.stanza_in(stanza.name());
   if (!accepting_) return;
   const std::string type(stanza.attr("type").value_or(""));
   if (type == "error" || type == "result") return;  // nothing is waiting for these
-  if (inflight_ >= ctx_.config.max_inflight) {
-    if (stanza.name() != "presence")
-      error(stanza, xmpp::ErrorType::wait, "resource-constraint", "busy, retry later");
+  if (stanza.name() == "presence") return;         // nothing to do, nothing to answer
+  // The account is the bare JID the XMPP server stamped; a stanza without a valid one is
+  // refused by its handler, but is counted (under "") until then.
+  std::string account;
+  if (auto from = Jid::parse(stanza.attr("from").value_or(""))) account = from->bare_string();
+  const std::size_t bytes = stanza.memory_bytes();
+  const AccountLimits::Kind kind = kind_of(stanza);
+  const auto now = std::chrono::steady_clock::now();
+  if (const char* limit = limits_.admit(account, bytes, kind, now)) {
+    ctx_.metrics.limit(limit);
+    error(stanza, xmpp::ErrorType::wait, "resource-constraint", std::string(limit) + ": busy, retry later");
     return;
   }
-  ++inflight_;
-  ctx_.metrics.inflight.Set(static_cast<double>(inflight_));
-  asio::co_spawn(ctx_.stream_executor(), handle(std::move(stanza)), [this](std::exception_ptr ep) {
-    --inflight_;
-    ctx_.metrics.inflight.Set(static_cast<double>(inflight_));
-    if (ep) {
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        spdlog::error("unhandled error in a stanza handler: {}", e.what());
-        ctx_.metrics.error("internal");
-      }
-    }
-  });
+  ctx_.metrics.inflight.Set(static_cast<double>(limits_.inflight()));
+  asio::co_spawn(ctx_.stream_executor(), handle(std::move(stanza)),
+                 [this, account = std::move(account), bytes, kind](std::exception_ptr ep) {
+                   limits_.release(account, bytes, kind, std::chrono::steady_clock::now());
+                   ctx_.metrics.inflight.Set(static_cast<double>(limits_.inflight()));
+                   if (ep) {
+                     try {
+                       std::rethrow_exception(ep);
+                     } catch (const std::exception& e) {
+                       spdlog::error("unhandled error in a stanza handler: {}", e.what());
+                       ctx_.metrics.error("internal");
+                     }
+                   }
+                 });
 }
 
 asio::awaitable<void> Router::handle(xml::Element stanza) {

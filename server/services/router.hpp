@@ -1,10 +1,12 @@
 // Dispatches each stanza from the component stream to its service, each in a coroutine of its
-// own so a slow database call never holds up the next stanza; bounds how many run at once.
+// own so a slow database call never holds up the next stanza; bounds how many run at once,
+// and what each account may have in flight (AccountLimits), before any work is done.
 // Answers disco#info and ping itself, and refuses what nobody handles with the right error.
 #pragma once
 
 #include "protocol/xml/element.hpp"
 #include "protocol/xmpp/stanza.hpp"
+#include "server/services/account_limits.hpp"
 #include "server/services/archive_service.hpp"
 #include "server/services/mam_service.hpp"
 #include "server/services/pubsub_service.hpp"
@@ -13,11 +15,10 @@ namespace multiend::server {
 
 class Router {
  public:
-  Router(ServiceContext ctx, ArchiveService& archive, PubsubService& pubsub, MamService& mam)
-      : ctx_(ctx), archive_(archive), pubsub_(pubsub), mam_(mam) {}
+  Router(ServiceContext ctx, ArchiveService& archive, PubsubService& pubsub, MamService& mam);
 
   void dispatch(xml::Element stanza);
-  std::size_t inflight() const noexcept { return inflight_; }
+  std::size_t inflight() const noexcept { return limits_.inflight(); }
   // Shutdown: new stanzas are left unanswered (clients resend what got no receipt).
   void stop_accepting() { accepting_ = false; }
 
@@ -29,7 +30,7 @@ class Router {
   ArchiveService& archive_;
   PubsubService& pubsub_;
   MamService& mam_;
-  std::size_t inflight_ = 0;
+  AccountLimits limits_;
   bool accepting_ = true;
 };
 

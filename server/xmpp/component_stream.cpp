@@ -18,6 +18,7 @@
 #include "protocol/xml/serializer.hpp"
 #include "protocol/xml/stream_parser.hpp"
 #include "protocol/xmpp/namespaces.hpp"
+#include "protocol/xmpp/stanza.hpp"
 #include "protocol/xmpp/stream_error.hpp"
 
 namespace multiend::server {
@@ -90,6 +91,26 @@ std::optional<ComponentStream::Ticket> ComponentStream::send(const xml::Element&
   }
   std::string s;
   xml::serialize_to(stanza, s, xmpp::kComponentNs);
+  if (s.size() > config_.max_output_stanza_bytes) {
+    // The XMPP server would close our stream for it (Prosody: not-well-formed), cutting off
+    // every user: never write it. An iq answer becomes an error the requester can act on.
+    metrics_.limit("max_output_stanza_bytes");
+    spdlog::error("component stream: a {} stanza of {} bytes exceeds max_output_stanza_bytes ({}); not sent", kind,
+                  s.size(), config_.max_output_stanza_bytes);
+    if (stanza.name() != "iq" || stanza.attr("type") != "result") return std::nullopt;
+    xml::Element request("iq", stanza.ns());
+    request.set_attr("type", "get");
+    if (auto v = stanza.attr("to")) request.set_attr("from", std::string(*v));
+    if (auto v = stanza.attr("from")) request.set_attr("to", std::string(*v));
+    if (auto v = stanza.attr("id")) request.set_attr("id", std::string(*v));
+    s.clear();
+    xml::serialize_to(xmpp::make_error_reply(request, {xmpp::ErrorType::wait, "resource-constraint",
+                                                       "the answer exceeds max_output_stanza_bytes (" +
+                                                           std::to_string(config_.max_output_stanza_bytes) + " bytes)",
+                                                       std::nullopt}),
+                      s, xmpp::kComponentNs);
+    kind = "error";
+  }
   enqueue(std::move(s));
   metrics_.stanza_out(kind);
   const Ticket ticket{generation_, ++queued_};
@@ -101,6 +122,32 @@ std::optional<ComponentStream::Ticket> ComponentStream::send(const xml::Element&
     close_socket();
   }
   return ticket;
+}
+
+asio::awaitable<bool> ComponentStream::wait_for_room(std::size_t bytes) {
+  auto fits = [&] { return out_bytes_ == 0 || out_bytes_ + bytes <= config_.output_buffer_bytes; };
+  auto up = [&](std::uint64_t gen) { return authenticated_ && !stopping_ && !closing_ && generation_ == gen; };
+  const std::uint64_t gen = generation_;
+  if (!up(gen)) co_return false;
+  if (room_waiters_.empty() && fits()) co_return true;
+  const std::uint64_t me = ++room_tickets_;
+  room_waiters_.push_back(me);
+  asio::steady_timer t(ioc_);
+  bool ok = false;
+  for (;;) {
+    if (!up(gen)) break;
+    if (room_waiters_.front() == me && fits()) {
+      ok = true;
+      break;
+    }
+    // Polled: the writer frees room in steps of up to 256 KiB, and waiters exist only while
+    // output is backed up, so a short poll costs nothing when the stream keeps up.
+    boost::system::error_code ec;
+    t.expires_after(milliseconds(5));
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  room_waiters_.erase(std::find(room_waiters_.begin(), room_waiters_.end(), me));
+  co_return ok;
 }
 
 asio::awaitable<void> ComponentStream::run() {

@@ -53,6 +53,11 @@ class ComponentStream {
   // Queues a stanza (serialised in the stream's namespace). Returns nullopt, dropping it, when
   // the stream is not authenticated: callers that must not lose it keep their own record.
   std::optional<Ticket> send(const xml::Element& stanza, const char* kind);
+  // Waits, first come first served, until `bytes` more fit in the output buffer (or the queue
+  // is empty): producers of bulk output (fan-out, MAM pages, the resume after a restart) are
+  // paced by the writer instead of piling up. False when the stream went down meanwhile:
+  // nothing may be sent for that connection.
+  asio::awaitable<bool> wait_for_room(std::size_t bytes);
   bool authenticated() const noexcept { return authenticated_; }
   std::uint64_t generation() const noexcept { return generation_; }
   // Stanzas of the current generation written to the socket so far.
@@ -79,6 +84,8 @@ class ComponentStream {
   std::size_t out_bytes_ = 0;
   asio::steady_timer drained_;  // cancelled when the queue falls to half the buffer
   std::optional<std::chrono::steady_clock::time_point> write_started_;
+  std::deque<std::uint64_t> room_waiters_;  // wait_for_room callers, in arrival order
+  std::uint64_t room_tickets_ = 0;
   std::uint64_t generation_ = 0;  // +1 per connection
   std::uint64_t queued_ = 0;      // stanzas queued in this generation
   std::uint64_t written_ = 0;     // stanzas written in this generation

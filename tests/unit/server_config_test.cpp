@@ -3,6 +3,7 @@
 // validation messages.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -53,10 +54,41 @@ TEST_CASE("secrets come from the environment or a secret file") {
 
   const std::string path = "/tmp/multiend_config_test_secret";
   std::ofstream(path) << "from-file\n";
+  ::chmod(path.c_str(), 0600);
   Config d;
   apply_json(d, nlohmann::json{{"component_secret_file", path}});
   CHECK(d.component_secret == "from-file");
   std::remove(path.c_str());
+}
+
+TEST_CASE("a file holding a secret must not be accessible to other users") {
+  const std::string secret = "/tmp/multiend_config_test_secret_open";
+  std::ofstream(secret) << "from-file\n";
+  ::chmod(secret.c_str(), 0644);
+  Config c;
+  CHECK(message_of([&] { apply_json(c, nlohmann::json{{"component_secret_file", secret}}); }) ==
+        "secret file " + secret + " is accessible to other users (mode 0644): chmod 600 it");
+  CHECK(c.component_secret.empty());
+  ::chmod(secret.c_str(), 0640);  // group-readable is refused as well
+  CHECK(message_of([&] { apply_json(c, nlohmann::json{{"component_secret_file", secret}}); }).find("mode 0640") !=
+        std::string::npos);
+  std::remove(secret.c_str());
+
+  // A config file is checked only when its database_url holds a password.
+  const std::string cfg = "/tmp/multiend_config_test_open.json";
+  std::ofstream(cfg) << R"({"database_url": "postgresql://u:pw@db/x"})";
+  ::chmod(cfg.c_str(), 0644);
+  Config d;
+  CHECK(message_of([&] { load_file(d, cfg); }).find("is accessible to other users (mode 0644)") != std::string::npos);
+  ::chmod(cfg.c_str(), 0600);
+  load_file(d, cfg);
+  CHECK(d.database_url == "postgresql://u:pw@db/x");
+  std::ofstream(cfg) << R"({"database_url": "postgresql://u@db/x"})";
+  ::chmod(cfg.c_str(), 0644);
+  Config e;
+  load_file(e, cfg);  // no password in it: readable is fine
+  CHECK(e.database_url == "postgresql://u@db/x");
+  std::remove(cfg.c_str());
 }
 
 TEST_CASE("validation says what is wrong") {

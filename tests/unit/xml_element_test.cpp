@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <stdexcept>
+#include <string>
 
 #include "protocol/xml/element.hpp"
 
@@ -114,4 +115,15 @@ TEST_CASE("copy is deep, move works, equality is structural") {
   other_ns.set_attr("k", "v");
   other_ns.add_child(Element("b", "urn:x")).add_text("t");
   CHECK_FALSE(other_ns == a);
+}
+
+TEST_CASE("memory_bytes grows with what the tree holds") {
+  multiend::xml::Element small("a");
+  multiend::xml::Element big("a");
+  for (int i = 0; i < 100; ++i) big.add_child(multiend::xml::Element("child-with-a-long-name-" + std::to_string(i)));
+  CHECK(small.memory_bytes() >= sizeof(multiend::xml::Element));
+  CHECK(big.memory_bytes() > 100 * sizeof(multiend::xml::Element));
+  multiend::xml::Element text("t");
+  text.add_text(std::string(10000, 'x'));
+  CHECK(text.memory_bytes() > 10000);
 }
