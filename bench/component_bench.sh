@@ -181,6 +181,7 @@ start_pair() {
   GEN_PID=$!
   for _ in $(seq 1 100); do [ -s "$WORK/$name.port" ] && break; kill -0 "$GEN_PID" 2>/dev/null || break; sleep 0.1; done
   [ -s "$WORK/$name.port" ] || { cat "$WORK/$name-generator.log" >&2; die "component_load did not start"; }
+  ( umask 077; : >"$WORK/$name-config.json" )  # it may hold the database password
   cat >"$WORK/$name-config.json" <<EOF
 {"xmpp_host": "127.0.0.1", "component_port": $(cat "$WORK/$name.port"), "component_domain": "$MULTIEND_COMPONENT_DOMAIN",
  "user_domain": "$MULTIEND_USER_DOMAIN", "database_url": "$DB", "http_address": "127.0.0.1:$HTTP_PORT",

@@ -166,6 +166,7 @@ class Bed:
                "database_url": self.env.pg_url, "http_address": f"127.0.0.1:{free_port()}", "log_level": "info",
                **extra}
         (self.work / "component.json").write_text(json.dumps(cfg))
+        os.chmod(self.work / "component.json", 0o600)  # it holds the database password
         env = dict(os.environ, MULTIEND_COMPONENT_SECRET=self.env.component_secret)
         log = self.work / "component.log"
         start = len(log.read_text()) if log.exists() else 0  # a restart appends

@@ -143,6 +143,7 @@ class Bed:
         }
         cfg_path = self.work / "component.json"
         cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+        os.chmod(cfg_path, 0o600)  # it holds the database password: the component refuses it otherwise
         env = dict(os.environ)
         env.update({k: v for k, v in self.env.items() if k.startswith("MULTIEND_")})
         env["MULTIEND_CONFIG"] = str(cfg_path)

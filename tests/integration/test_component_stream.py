@@ -450,6 +450,7 @@ class Harness:
         self.starts += 1
         path = self.work / f"component-{self.starts}.json"
         path.write_text(json.dumps(cfg, indent=2) + "\n")
+        os.chmod(path, 0o600)  # it holds the database password: the component refuses it otherwise
         return path
 
     def start_component(self) -> None:
