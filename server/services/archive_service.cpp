@@ -203,12 +203,16 @@ asio::awaitable<void> ArchiveService::store_and_fan_out(const xml::Element& stan
 
 asio::awaitable<void> ArchiveService::fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
                                               std::size_t stored_bytes, const std::vector<std::string>& recipients) {
-  // What the headlines will take in the output buffer: the stored message plus the wrapper.
+  // What one headline takes in the output buffer: the stored message plus the wrapper.
   const std::size_t each = stored_bytes + 512;
-  if (!co_await ctx_.stream.wait_for_room(each * recipients.size())) co_return;
   std::optional<ComponentStream::Ticket> last;
   bool all_queued = true;
   for (const auto& r : recipients) {
+    // Each headline waits its turn (first come first served: a message that started its
+    // fan-out earlier stays ahead of a later one at every recipient, so order holds), and the
+    // buffer never holds more than its size plus one stanza. Stream gone: the rest stays
+    // pending (not marked) and resume_fanout delivers the message again.
+    if (!co_await ctx_.stream.wait_for_room(each)) co_return;
     xml::Element m("message", std::string(xmpp::kComponentNs));
     m.set_attr("from", ctx_.config.component_domain);
     m.set_attr("to", r);

@@ -28,7 +28,7 @@ class ArchiveService {
 
  private:
   asio::awaitable<void> store_and_fan_out(const xml::Element& stanza, xml::Element inner, const NewMessage& record);
-  // Queues one headline per recipient once the stream has room for them all; nothing (the
+  // Queues one headline per recipient, each once the stream has room for it; stops (the
   // message stays pending, resume_fanout delivers it) when the stream went down meanwhile.
   asio::awaitable<void> fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
                                 std::size_t stored_bytes, const std::vector<std::string>& recipients);

@@ -84,7 +84,11 @@ asio::awaitable<std::vector<StoredMessage>> GroupCommit::write(const std::vector
   try {
     results = co_await db_.run([&rows, fail_in_doubt](pqxx::connection& c) {
       auto r = archive_store::insert_batch(c, rows);
-      if (fail_in_doubt) throw pqxx::in_doubt_error("failpoint: connection lost during COMMIT");
+      // Only a commit that stored such a message fresh (not its resend) is made doubtful.
+      bool fresh = false;
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        fresh |= rows[i]->origin_id.starts_with(kInDoubtPrefix) && !r[i].duplicate && r[i].missing.empty();
+      if (fail_in_doubt && fresh) throw pqxx::in_doubt_error("failpoint: connection lost during COMMIT");
       return r;
     });
   } catch (...) {

@@ -51,9 +51,9 @@ class GroupCommit {
   std::size_t batch_max_bytes_;
   std::deque<Pending*> queue_;
   bool flushing_ = false;
-  // Test failpoints (MULTIEND_TEST_FAILPOINT=in-doubt-commit): a commit of a message whose
-  // origin-id starts with "failpoint-in-doubt-" reports an unknown outcome after committing;
-  // with "failpoint-in-doubt-unresolved-" the lookup that follows fails as well.
+  // Test failpoints (MULTIEND_TEST_FAILPOINT=in-doubt-commit): a commit that stores a message
+  // whose origin-id starts with "failpoint-in-doubt-" reports an unknown outcome after
+  // committing; with "failpoint-in-doubt-unresolved-" the lookup that follows fails as well.
   bool failpoint_in_doubt_ = false;
 };
 
