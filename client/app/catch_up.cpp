@@ -126,7 +126,8 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
 }
 
 asio::awaitable<std::size_t> Client::listen(std::chrono::steady_clock::time_point until,
-                                            std::optional<std::size_t> count, const MessageSink& sink) {
+                                            std::optional<std::size_t> count, const MessageSink& sink,
+                                            const std::function<void(const std::string& full_jid)>& on_listening) {
   std::size_t shown = 0;
   MessageSink counting = [&](const HistoryEntry& e) {
     ++shown;
@@ -137,6 +138,8 @@ asio::awaitable<std::size_t> Client::listen(std::chrono::steady_clock::time_poin
   // Fan-out is a headline to the bare JID: the server delivers it to available resources.
   xml::Element presence("presence");
   conn_.send(presence);
+  // From here on fan-out reaches this resource: scripts may start sending.
+  if (on_listening && conn_.jid()) on_listening(conn_.jid()->to_string());
   while (!count || shown < *count) {
     const auto left = until - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero()) break;

@@ -142,7 +142,14 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
     co_return;
   }
   auto fanout = component::parse_fanout(stanza, options_.component);
-  if (!fanout) co_return;  // presence, pubsub events, chat from elsewhere: not ours to show
+  if (!fanout) {
+    // Presence, pubsub events, chat from elsewhere: not ours to show. A forwarded message from
+    // anyone but the component is a forgery (or a stray): say so, never show it.
+    const auto from = stanza.attr("from").value_or("");
+    if (stanza.name() == "message" && stanza.child("forwarded", xmpp::kForwardNs) && from != options_.component)
+      spdlog::warn("ignored a forwarded message from {}: only {} forwards archived messages", from, options_.component);
+    co_return;
+  }
   if (catching_up_ || submitting_) {
     const std::size_t bytes = approx_bytes(stanza);
     if (deferred_bytes_ + bytes <= options_.max_deferred_bytes) {

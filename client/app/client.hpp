@@ -76,7 +76,7 @@ class Client {
   // Catches up, announces presence, then handles live fan-out until `until` or `count`
   // messages were shown.
   asio::awaitable<std::size_t> listen(std::chrono::steady_clock::time_point until, std::optional<std::size_t> count,
-                                      const MessageSink& sink);
+                                      const MessageSink& sink, const std::function<void(const std::string& full_jid)>& on_listening = {});
 
   // The device list the component holds for `bare_jid` (stored locally as well).
   asio::awaitable<omemo::DeviceList> fetch_device_list(const std::string& bare_jid);

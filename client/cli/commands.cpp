@@ -195,7 +195,9 @@ void cmd_listen(const Common& c, std::optional<double> seconds, std::optional<st
   run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
              [&](Client& client) -> asio::awaitable<void> {
                co_await start(client);
-               co_await client.listen(until, count, print_message);
+               co_await client.listen(until, count, print_message, [](const std::string& jid) {
+                 emit({{"type", "listening"}, {"jid", jid}});
+               });
              });
 }
 

@@ -100,6 +100,11 @@ std::vector<ClaimedBundle> claim_bundles(pqxx::connection& c, const std::string&
   pqxx::work tx(c);
   const std::string o = tx.quote(owner);
   std::string filter = devices.empty() ? "" : " AND d.device_id IN " + sql::in_list(tx, devices);
+  // Lock order devices → prekeys, as publish_bundle takes them (it upserts the device row, then
+  // replaces its prekeys). Claiming first (prekeys) and updating the device row after (the
+  // low-prekeys mark) was the opposite order: a publish and a claim could deadlock.
+  tx.exec("SELECT 1 FROM devices d WHERE d.owner = " + o + " AND d.ik IS NOT NULL" + filter +
+          " ORDER BY d.device_id FOR NO KEY UPDATE");
   // One round trip: every device's bundle with one freshly claimed prekey, and whether this
   // claim is the one that should tell the owner to refill (at most once an hour per device).
   auto rows = tx.exec(

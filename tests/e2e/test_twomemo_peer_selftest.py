@@ -168,25 +168,35 @@ class Bed:
         except OSError:
             return "(no log)"
 
-    def down(self) -> None:
+    def down(self) -> Optional[str]:
+        """Tears down; what went wrong with the component's exit (a sanitizer report, a crash), if anything."""
+        problem = None
         if self.proc is not None and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:
-                self.proc.wait(timeout=15)
+                rc = self.proc.wait(timeout=15)
+                if rc != 0:
+                    problem = f"the component exited {rc} on SIGTERM"
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+                problem = "the component ignored SIGTERM for 15 s"
+        elif self.proc is not None and self.proc.returncode not in (0, None):
+            problem = f"the component had exited with {self.proc.returncode}"
         if self.own_testbed and (self.testbed_dir / "env").exists():
             cmd = [str(TESTBED), "down", "--dir", str(self.testbed_dir)] + (["--keep"] if self.args.keep else [])
             subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         self.peer_log.close()
+        if problem:
+            print("--- component log (tail)\n" + self.tail(self.comp_log), file=sys.stderr)
         if self.args.keep:
             print(f"kept {self.work} (component.log, peer.log, state files)", file=sys.stderr)
         else:
             shutil.rmtree(self.work, ignore_errors=True)
+        return problem
 
     # --- the peer ---------------------------------------------------------------------------------------
     def note_stderr(self, who: str, err: str) -> None:
@@ -647,7 +657,10 @@ def main() -> int:
     finally:
         if failed and not args.keep:
             print("--- component log (tail)\n" + bed.tail(bed.comp_log), flush=True)
-        bed.down()
+        problem = bed.down()
+        if problem:
+            failed += 1
+            print(f"FAIL clean_shutdown: {problem}", flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     return 0 if failed == 0 else 1
 

@@ -878,7 +878,8 @@ async def sc_fault_prosody(ctx: Ctx) -> None:
 async def sc_pending_fanout(ctx: Ctx) -> None:
     """a message committed but not delivered when the component stopped is delivered after restart."""
     b1 = await ctx.client("bob", "pf1")
-    await asyncio.to_thread(ctx.h.stop_component)
+    rc, _, killed = await asyncio.to_thread(ctx.h.stop_component)
+    check(rc == 0 and not killed, f"the component exited with {rc} on SIGTERM{' (killed)' if killed else ''}")
     origin = new_id()
     stanza = (f"<message xmlns='jabber:client' from='alice@{ctx.env.user_domain}/pf' to='{ctx.comp}' type='normal' "
               f"id='{origin}'><encrypted xmlns='urn:xmpp:omemo:2'><header sid='7'><keys jid='{b1.bare}'>"
@@ -940,7 +941,8 @@ async def sc_retention(ctx: Ctx) -> None:
 async def sc_retention_at_start(ctx: Ctx) -> None:
     """retention runs at start, not one interval later: a 40-day-old message is gone right after a restart."""
     b1 = await ctx.client("bob", "ras1")
-    await asyncio.to_thread(ctx.h.stop_component)
+    rc, _, killed = await asyncio.to_thread(ctx.h.stop_component)
+    check(rc == 0 and not killed, f"the component exited with {rc} on SIGTERM{' (killed)' if killed else ''}")
     origin = new_id()
     stanza = (f"<message xmlns='jabber:client' from='alice@{ctx.env.user_domain}/ras' to='{ctx.comp}' type='normal' "
               f"id='{origin}'><encrypted xmlns='urn:xmpp:omemo:2'><header sid='7'><keys jid='{b1.bare}'>"

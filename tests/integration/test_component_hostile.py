@@ -268,6 +268,35 @@ async def sc_prekey_draining(ctx: Ctx) -> None:
     ctx.note = f"10 fetches took {taken} fresh prekeys of {before}"
 
 
+@scenario("publish_claim_race", timeout=90)
+async def sc_publish_claim_race(ctx: Ctx) -> None:
+    """An owner republishing its bundles while others claim them: no deadlock, every request answered."""
+    owner = await ctx.client("carol", "race-owner")
+    devs = [4_000_000 + random_device_id() % 1_000_000_000 + i for i in range(4)]
+    for d in devs:
+        result_of(await owner.publish_bundle(d, synthetic_bundle(30)), "publish")
+    result_of(await owner.publish_device_list(devs), "publish the list")
+    askers = [await ctx.client(u, f"race{i}") for i, u in enumerate(("oscar", "trent", "dave"))]
+    failures: List[str] = []
+
+    async def republish() -> None:
+        for i in range(40):
+            # Fresh prekey ids each time: the claimed rows are deleted while claims run.
+            for d in devs:
+                r = await owner.publish_bundle(d, synthetic_bundle(30, first_pk_id=1 + 100 * i))
+                if r.type != "result":
+                    failures.append(f"publish: {r.error}")
+
+    async def claim(c: Client) -> None:
+        for _ in range(40):
+            r = await c.items(ctx.env.node_jid("carol"), NODE_BUNDLES)
+            if r.type != "result":
+                failures.append(f"claim: {r.error}")
+
+    await asyncio.gather(republish(), *(claim(c) for c in askers))
+    check(not failures, f"{len(failures)} requests failed, e.g. {failures[:3]}")
+
+
 @scenario("in_doubt_commit", timeout=60)
 async def sc_in_doubt_commit(ctx: Ctx) -> None:
     """A commit whose outcome is unknown is looked up and fanned out; unresolved, the resend delivers it."""

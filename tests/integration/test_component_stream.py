@@ -931,8 +931,10 @@ async def sc_encrypted_garbage(ctx: Ctx) -> None:
         "<header/><payload>AAAA</payload>",
         "<header sid='1'><keys jid='bob@localhost'><key rid='2'>AAAA</key></keys></header><payload>!@#$</payload>",
     ]
+    sent = []
     for i, body in enumerate(bodies):
         sid = new_id()
+        sent.append(sid)
         r = await conn.request(f"<message from='{ALICE}' to='{COMPONENT}' id='{sid}' type='normal'>"
                                f"<encrypted xmlns='{NS_OMEMO}'>{body}</encrypted>"
                                f"<origin-id xmlns='urn:xmpp:sid:0' id='{sid}'/></message>", sid)
@@ -942,6 +944,12 @@ async def sc_encrypted_garbage(ctx: Ctx) -> None:
     stray = [s for s in conn.stanzas if s.find(q("urn:xmpp:forward:0", "forwarded")) is not None]
     if stray:
         raise AssertionError(f"a garbage message was fanned out: {show(stray[0])}")
+    # nor stored: their origin-ids are not in the archive
+    r = await asyncio.to_thread(subprocess.run, ["psql", ctx.h.pg_url, "-tAc",
+                                                 "SELECT count(*) FROM messages WHERE origin_id IN ("
+                                                 + ", ".join(f"'{i}'" for i in sent) + ")"],
+                                capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and r.stdout.strip() == "0", f"garbage messages archived: {r.stdout.strip()} {r.stderr}")
     await ctx.still_up(conn, "after garbage <encrypted/>")
 
 
@@ -1260,7 +1268,11 @@ async def run_all(h: Harness, selected: List[Scenario], res: Results) -> None:
                 h.server.gate.set()
     finally:
         if h.proc is not None:
-            await asyncio.to_thread(h.stop_component)
+            rc, killed = await asyncio.to_thread(h.stop_component)
+            if rc != 0 or killed:  # a crash or a sanitizer report at exit
+                res.fail("clean_shutdown", f"the component exited with {rc} on SIGTERM{' (killed)' if killed else ''}")
+            else:
+                res.ok("clean_shutdown")
         await h.server.stop()
 
 

@@ -252,7 +252,10 @@ class Harness:
         return p.returncode, time.monotonic() - t0, killed
 
     def restart_component(self, extra: Optional[Dict[str, Any]] = None, ready_timeout: float = 30.0) -> None:
-        self.stop_component()
+        rc, secs, killed = self.stop_component()
+        if rc != 0 or killed:
+            raise AssertionError(f"the component exited with code {rc}{' after SIGKILL' if killed else ''} "
+                                 f"when stopped for a restart (a crash or a sanitizer report: see its log)")
         self.start_component(extra)
         self.wait_ready(ready_timeout)
 
