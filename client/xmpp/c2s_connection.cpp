@@ -165,6 +165,7 @@ void C2sConnection::close() {
 }
 
 bool C2sConnection::connected() const noexcept { return impl_->state == Impl::State::up; }
+std::size_t C2sConnection::queued_stanzas() const noexcept { return impl_->inbox.size(); }
 const std::optional<Jid>& C2sConnection::jid() const noexcept { return impl_->jid; }
 const std::string& C2sConnection::mechanism() const noexcept { return impl_->mechanism; }
 bool C2sConnection::encrypted() const noexcept { return impl_->tls.has_value() && impl_->state != Impl::State::closed; }

@@ -147,6 +147,9 @@ class C2sConnection {
   void close();
 
   bool connected() const noexcept;            // bound and not closed
+  // Stanzas read and waiting for next_stanza(): at most max_queued_stanzas plus what one read
+  // of 16 KiB held.
+  std::size_t queued_stanzas() const noexcept;
   const std::optional<Jid>& jid() const noexcept;  // the bound full JID
   const std::string& mechanism() const noexcept;   // SASL mechanism used, e.g. "SCRAM-SHA-1"
   bool encrypted() const noexcept;            // TLS is active

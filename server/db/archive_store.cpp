@@ -140,15 +140,27 @@ MamPage query(pqxx::connection& c, const MamFilter& f, bool want_count) {
     where += " AND (m.sender_bare = " + w + " OR (m.sender_bare = " + owner +
              " AND EXISTS (SELECT 1 FROM archive a2 WHERE a2.owner = " + w + " AND a2.message_id = a.message_id)))";
   }
-  if (f.start_us) where += " AND m.stored_at >= to_timestamp(" + tx.quote(static_cast<double>(*f.start_us) / 1e6) + ")";
-  if (f.end_us) where += " AND m.stored_at <= to_timestamp(" + tx.quote(static_cast<double>(*f.end_us) / 1e6) + ")";
+  const std::string slack = "make_interval(secs => " + tx.quote(f.write_slack_seconds) + ")";
+  if (f.start_us) {
+    const std::string t = "to_timestamp(" + tx.quote(static_cast<double>(*f.start_us) / 1e6) + ")";
+    where += " AND m.stored_at >= " + t +
+             " AND a.message_id > coalesce((SELECT s.id FROM messages s WHERE s.stored_at < " + t + " - " + slack +
+             " ORDER BY s.stored_at DESC LIMIT 1), 0)";
+  }
+  if (f.end_us) {
+    const std::string t = "to_timestamp(" + tx.quote(static_cast<double>(*f.end_us) / 1e6) + ")";
+    where += " AND m.stored_at <= " + t +
+             " AND a.message_id < coalesce((SELECT s.id FROM messages s WHERE s.stored_at > " + t + " + " + slack +
+             " ORDER BY s.stored_at LIMIT 1), 9223372036854775807)";
+  }
   if (f.after_id) where += " AND a.message_id > " + tx.quote(*f.after_id);
   if (f.before_id) where += " AND a.message_id < " + tx.quote(*f.before_id);
   if (!f.ids.empty()) where += " AND a.message_id IN " + sql::in_list(tx, f.ids);
 
   MamPage page;
   if (want_count)
-    page.count = tx.exec1("SELECT count(*) FROM archive a JOIN messages m ON m.id = a.message_id WHERE " + where)[0]
+    page.count = tx.exec1("SELECT count(*) FROM (SELECT 1 FROM archive a JOIN messages m ON m.id = a.message_id WHERE " +
+                          where + " LIMIT " + tx.quote(kMaxCount) + ") bounded")[0]
                      .as<std::int64_t>();
   if (f.max == 0) {
     page.complete = true;

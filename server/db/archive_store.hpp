@@ -49,6 +49,9 @@ struct MamFilter {
   std::string owner;
   std::optional<std::string> with;  // bare JID
   std::optional<std::int64_t> start_us, end_us;
+  // Longest a write transaction can stay open (its statements' timeouts): `start`/`end` are
+  // turned into id bounds through the stored_at index with this much slack (see query()).
+  std::int64_t write_slack_seconds = 300;
   std::optional<std::int64_t> after_id, before_id;  // exclusive bounds (form and RSM combined)
   std::vector<std::int64_t> ids;
   std::uint32_t max = 50;
@@ -69,6 +72,13 @@ std::vector<StoredMessage> insert_batch(pqxx::connection& c, const std::vector<c
 // After a commit whose outcome is unknown (the connection broke during COMMIT): each message
 // as stored, if it is (a duplicate with its fanned_out mark), nullopt if it is not.
 std::vector<std::optional<StoredMessage>> lookup(pqxx::connection& c, const std::vector<const NewMessage*>& batch);
+// One page. `start`/`end` are served by the messages.stored_at index: a message's id is taken
+// during its write transaction, which lasts less than the slack, so every message stored at or
+// after `start` has a larger id than the last one stored before `start` − slack, and every
+// message stored at or before `end` a smaller id than the first one stored after `end` + slack
+// (two indexed LIMIT 1 lookups); the owner's archive is then read as an id range (its primary
+// key), the exact time condition applied on top. A count (max = 0) stops at kMaxCount (RSM counts may be approximate).
+inline constexpr std::int64_t kMaxCount = 100000;
 MamPage query(pqxx::connection& c, const MamFilter& f, bool want_count);
 // Whether `id` is in `owner`'s archive (RSM ids must name a result of this archive).
 bool owns(pqxx::connection& c, const std::string& owner, std::int64_t id);

@@ -71,6 +71,8 @@ asio::awaitable<void> MamService::handle_query(xml::Element iq) {
   }
   f.start_us = query.start_us;
   f.end_us = query.end_us;
+  // A write transaction runs a handful of statements, each under statement_timeout.
+  f.write_slack_seconds = 5 * cfg.request_timeout_seconds + 60;
   std::optional<std::int64_t> rsm_after, rsm_before;
   if (query.rsm.after) {
     rsm_after = parse_message_id(*query.rsm.after);

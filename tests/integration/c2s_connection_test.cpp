@@ -454,12 +454,17 @@ asio::awaitable<void> backpressure_keeps_order() {
   C2sConnection alice(ex), bob(ex);
   co_await alice.connect(oa);
   Jid jb = co_await bob.connect(ob);
-  for (int i = 0; i < 40; ++i) alice.send(chat(jb.to_string(), "n" + std::to_string(i)));
-  co_await sleep_for(std::chrono::milliseconds(500));  // bob's queue fills; his reader pauses
+  // 8 KiB bodies: one 16 KiB read holds at most three, so a reader that pauses holds at most
+  // 3 + 3 of the 40 (320 KiB); one that does not would hold all 40.
+  const std::string pad(8 * 1024, 'p');
+  for (int i = 0; i < 40; ++i) alice.send(chat(jb.to_string(), "n" + std::to_string(i) + " " + pad));
+  co_await sleep_for(std::chrono::milliseconds(800));  // bob's queue fills; his reader pauses
+  const std::size_t held = bob.queued_stanzas();
+  check(held >= 3 && held <= 6, "the reader paused with a full queue (" + std::to_string(held) + " stanzas held of 40)");
   bool in_order = true;
   for (int i = 0; i < 40; ++i) {
     xml::Element m = co_await next_message(bob);
-    if (!m.child("body") || m.child("body")->text() != "n" + std::to_string(i)) in_order = false;
+    if (!m.child("body") || m.child("body")->text() != "n" + std::to_string(i) + " " + pad) in_order = false;
   }
   check(in_order && bob.connected(), "40 messages through a queue of 3, in order");
   alice.close();

@@ -546,6 +546,20 @@ async def sc_mam(ctx: Ctx) -> None:
     check(not page.messages and page.complete, "end in the past returned messages")
     page = await g1.mam_query(**scope, start="2000-01-01T00:00:00Z", max_=5)
     check(page.ids == sids[:5], "start in the past does not start at the first message")
+    # start/end inside the archive (served as an id range through the stored_at index): exactly
+    # the messages stamped at or after / at or before the boundary
+    from datetime import datetime
+    stamps = {m.result_id: datetime.fromisoformat(m.stamp.replace("Z", "+00:00")) for m in back}
+    mid = next(m.stamp for m in back if m.result_id == sids[100])
+    at = stamps[sids[100]]
+    msgs, _ = await g1.mam_all(max_=250, **scope, start=mid)
+    check([m.result_id for m in msgs] == [x for x in sids if stamps[x] >= at], f"start={mid}: {len(msgs)} messages")
+    msgs, _ = await g1.mam_all(max_=250, **scope, end=mid)
+    # Stamps are in milliseconds, the archive in microseconds: those stamped exactly `mid` may
+    # fall on either side of it.
+    got = [m.result_id for m in msgs]
+    before, upto = [x for x in sids if stamps[x] < at], [x for x in sids if stamps[x] <= at]
+    check(got[:len(before)] == before and got == upto[:len(got)], f"end={mid}: {len(got)} messages")
 
 
 @scenario("authorization")
