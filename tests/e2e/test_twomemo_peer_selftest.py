@@ -34,10 +34,8 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +53,8 @@ PEER = HERE / "twomemo_xmpp_peer.py"
 TESTBED = REPO / "deploy" / "testbed"
 PYTHON = "/usr/bin/python3"
 sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from component_harness import free_port  # noqa: E402
 
 
 class Failure(AssertionError):
@@ -64,18 +64,6 @@ class Failure(AssertionError):
 def check(cond: Any, what: str) -> None:
     if not cond:
         raise Failure(what)
-
-
-def free_port() -> int:
-    for _ in range(200):
-        p = random.randint(20000, 31999)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-        return p
-    raise RuntimeError("no free port")
 
 
 def http_status(url: str) -> Optional[int]:

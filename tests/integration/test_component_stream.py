@@ -31,13 +31,11 @@ import asyncio
 import hashlib
 import json
 import os
-import random
 import re
 import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +55,11 @@ TESTBED = REPO / "deploy" / "testbed"
 COMPONENT = "archive.localhost"
 USER_DOMAIN = "localhost"
 ALICE = "alice@localhost/phone"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
+from component_harness import (  # noqa: E402
+    Results, SetupError, add_selection_options, free_port, select_scenarios, tail,
+)
 
 NS_ACCEPT = "jabber:component:accept"
 NS_STREAM = "http://etherx.jabber.org/streams"
@@ -82,32 +85,8 @@ TEST_CONFIG: Dict[str, Any] = {
 }
 
 
-class SetupError(Exception):
-    pass
-
-
 def q(ns: str, name: str) -> str:
     return "{%s}%s" % (ns, name)
-
-
-def tail(path: Path, n: int = 30) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(lines[-n:]) if lines else "(empty log)"
-
-
-def free_port() -> int:
-    for _ in range(200):
-        p = random.randint(20000, 31999)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-        return p
-    raise SetupError("no free port found")
 
 
 def http_get(url: str, timeout: float = 1.0) -> Tuple[Optional[int], str]:
@@ -1193,21 +1172,6 @@ async def sc_secret_not_logged(ctx: Ctx) -> None:
 # Runner
 # ---------------------------------------------------------------------------------------------------------
 
-class Results:
-    def __init__(self) -> None:
-        self.passed: List[str] = []
-        self.failed: List[Tuple[str, str]] = []
-
-    def ok(self, name: str, note: str = "") -> None:
-        self.passed.append(name)
-        print(f"PASS {name}" + (f"  ({note})" if note else ""), flush=True)
-
-    def fail(self, name: str, reason: str) -> None:
-        reason = " ".join(str(reason).split()) or "(no message)"
-        self.failed.append((name, reason))
-        print(f"FAIL {name}: {reason}", flush=True)
-
-
 def _component_state(h: Harness) -> str:
     if h.proc is not None and h.proc.poll() is not None:
         return f" [component exited with code {h.proc.returncode}]"
@@ -1280,29 +1244,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--component-cmd", help="command starting the component; {config} = JSON config path")
-    ap.add_argument("--only", default="", help="comma-separated scenario names")
-    ap.add_argument("--skip", default="", help="comma-separated scenario names to leave out")
-    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir (testbed stopped, logs kept)")
+    add_selection_options(ap)
     ap.add_argument("--testbed-dir", help="use this running testbed's PostgreSQL and leave it up")
     ap.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for the first handshake")
     ap.add_argument("--log-level", default="debug", help="component log_level (default debug: more to search)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks and timings")
     args = ap.parse_args()
-
-    if args.list:
-        for sc in SCENARIOS:
-            print(f"{sc.name:28} {sc.doc}")
-        return 0
-    if not args.component_cmd:
-        ap.error("--component-cmd is required")
-    names = {s.name for s in SCENARIOS}
-    only = [n for n in args.only.split(",") if n]
-    skip = [n for n in args.skip.split(",") if n]
-    unknown = [n for n in only + skip if n not in names]
-    if unknown:
-        ap.error(f"unknown scenario(s): {', '.join(unknown)} (see --list)")
-    selected = [s for s in SCENARIOS if (not only or s.name in only) and s.name not in skip]
+    selected = select_scenarios(ap, args, SCENARIOS)
 
     res = Results()
     h = Harness(args)

@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from xmpp_client import Client, Disconnected, Stanza, TestbedEnv, close_all, new_id  # noqa: E402
+from xmpp_client import Client, Disconnected, TestbedEnv, close_all, new_id  # noqa: E402
 
 REPO = HERE.parent.parent
 TESTBED = REPO / "deploy" / "testbed"

@@ -458,36 +458,45 @@ def _component_state(h: Harness) -> str:
     return ""
 
 
-def main(scenarios: Registry, doc: str, users: str, config_extra: Dict[str, Any]) -> int:
-    SCENARIOS = scenarios.all
-    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--component-cmd", help="command starting the component; {config} = JSON config path")
+def add_selection_options(ap: argparse.ArgumentParser) -> None:
+    """--only, --skip, --list, --keep and -v, as every suite has them."""
     ap.add_argument("--only", default="", help="comma-separated scenario names")
     ap.add_argument("--skip", default="", help="comma-separated scenario names to leave out")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (testbed stopped, logs kept)")
-    ap.add_argument("--testbed-dir", help="use this running testbed (deploy/testbed up --users …) and leave it up")
-    ap.add_argument("--server", choices=("prosody", "ejabberd"), default="prosody",
-                    help="XMPP server of the testbed (deploy/testbed up --server; default prosody)")
-    ap.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for /readyz = 200")
-    ap.add_argument("--log-level", default="info", help="component log_level (default info)")
     ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks and timings")
-    args = ap.parse_args()
 
+
+def select_scenarios(ap: argparse.ArgumentParser, args: argparse.Namespace, scenarios: Sequence[Any]) -> List[Any]:
+    """The scenarios --only/--skip select (anything with .name and .doc); --list prints them and exits."""
     if args.list:
-        for sc in SCENARIOS:
+        for sc in scenarios:
             print(f"{sc.name:32} {sc.doc}")
-        return 0
+        sys.exit(0)
     if not args.component_cmd:
         ap.error("--component-cmd is required")
-    names = {s.name for s in SCENARIOS}
+    names = {s.name for s in scenarios}
     only = [n for n in args.only.split(",") if n]
     skip = [n for n in args.skip.split(",") if n]
     unknown = [n for n in only + skip if n not in names]
     if unknown:
         ap.error(f"unknown scenario(s): {', '.join(unknown)} (see --list)")
-    selected = [s for s in SCENARIOS if (not only or s.name in only) and s.name not in skip]
+    return [s for s in scenarios if (not only or s.name in only) and s.name not in skip]
+
+
+def main(scenarios: Registry, doc: str, users: str, config_extra: Dict[str, Any]) -> int:
+    SCENARIOS = scenarios.all
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--component-cmd", help="command starting the component; {config} = JSON config path")
+    add_selection_options(ap)
+    ap.add_argument("--testbed-dir", help="use this running testbed (deploy/testbed up --users …) and leave it up")
+    ap.add_argument("--server", choices=("prosody", "ejabberd"), default="prosody",
+                    help="XMPP server of the testbed (deploy/testbed up --server; default prosody)")
+    ap.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for /readyz = 200")
+    ap.add_argument("--log-level", default="info", help="component log_level (default info)")
+    args = ap.parse_args()
+    selected = select_scenarios(ap, args, SCENARIOS)
 
     res = Results()
     h = Harness(args, users, config_extra)
