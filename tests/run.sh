@@ -27,5 +27,5 @@ echo "== sanitizer build ($ASAN)"
 cmake -S . -B "$ASAN" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMULTIEND_SANITIZE=ON -DMULTIEND_BENCH=OFF >/dev/null
 cmake --build "$ASAN" -j "$JOBS"
 echo "== unit, interop, integration and e2e tests under ASan+UBSan"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   ctest --test-dir "$ASAN" --output-on-failure -j "$JOBS" -L "unit|interop|integration|e2e" -LE ejabberd

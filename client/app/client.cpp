@@ -4,6 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "client/app/errors.hpp"
 #include "protocol/omemo/constants.hpp"
@@ -45,7 +50,22 @@ std::string Client::new_id() {
 }
 
 asio::awaitable<xml::Element> Client::request(xml::Element iq) {
-  co_return co_await conn_.iq(std::move(iq), options_.timeout);
+  // `wait` errors (a per-account limit, the database briefly away, the component restarting:
+  // Prosody answers wait/remote-server-timeout while it is not connected) are asked again
+  // after a growing pause while the timeout allows; other answers go back to the caller.
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  auto backoff = std::chrono::milliseconds(250);
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
+    xml::Element reply = co_await conn_.iq(iq, std::max(left, std::chrono::seconds(1)));
+    auto err = component::iq_error(reply);
+    if (!err || err->type != xmpp::ErrorType::wait || std::chrono::steady_clock::now() + backoff >= deadline)
+      co_return reply;
+    spdlog::info("the component says wait ({}); asking again in {} ms", err->condition, backoff.count());
+    asio::steady_timer pause(co_await asio::this_coro::executor, backoff);
+    co_await pause.async_wait(asio::use_awaitable);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(4000));
+  }
 }
 
 asio::awaitable<void> Client::publish_bundle() {

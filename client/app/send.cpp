@@ -136,22 +136,49 @@ asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::str
 }
 
 asio::awaitable<Client::Answer> Client::submit(const xml::Element& stanza, const std::string& id) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + options_.timeout;
+  // The same stanza is sent again — the component stores an origin-id once, so this is safe —
+  // when the component answers `wait` (a per-account limit, the database briefly away, or the
+  // component restarting: Prosody answers wait/remote-server-timeout while it is away), after a
+  // growing pause, and when nothing at all came back for a while (a receipt lost with a
+  // component that was killed after its commit). All within the timeout.
+  auto wait_backoff = std::chrono::milliseconds(250);
+  auto quiet = std::chrono::milliseconds(3000);
   conn_.send(stanza);
-  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  Clock::time_point send_again = Clock::now() + quiet;
   submitting_ = true;
   Answer answer;
   try {
     for (;;) {
-      const auto left = deadline - std::chrono::steady_clock::now();
-      if (left <= std::chrono::steady_clock::duration::zero())
+      const auto now = Clock::now();
+      if (now >= deadline)
         throw ClientError(ErrorKind::connection, "no receipt from " + options_.component + " within " +
                                                      std::to_string(options_.timeout.count()) + " s");
-      xml::Element st = co_await conn_.next_stanza(left);
+      if (now >= send_again) {
+        conn_.send(stanza);
+        quiet = std::min(quiet * 2, std::chrono::milliseconds(16000));
+        send_again = now + quiet;
+      }
+      xml::Element st("message");
+      try {
+        st = co_await conn_.next_stanza(std::min(deadline, send_again) - now);
+      } catch (const C2sError& e) {
+        if (e.code() == ConnectError::timeout) continue;  // time to send again, or the deadline
+        throw;
+      }
       if (auto r = component::parse_receipt(st, options_.component); r && r->id == id) {
         answer.receipt = std::move(*r);
         break;
       }
       if (auto b = component::parse_bounce(st, options_.component); b && b->id == id) {
+        if (b->error.type == xmpp::ErrorType::wait && Clock::now() + wait_backoff < deadline) {
+          spdlog::info("the component says wait ({}{}{}); sending again in {} ms", b->error.condition,
+                       b->error.text.empty() ? "" : ": ", b->error.text, wait_backoff.count());
+          send_again = Clock::now() + wait_backoff;
+          wait_backoff = std::min(wait_backoff * 2, std::chrono::milliseconds(4000));
+          continue;
+        }
         answer.bounce = std::move(*b);
         break;
       }
@@ -224,6 +251,14 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       break;
     }
     const component::Bounce& b = *answer.bounce;
+    if (b.error.type == xmpp::ErrorType::wait) {
+      // Not refused, only not yet: it stays in the outbox, and the next command sends it again
+      // (the component stores an origin-id once, so nothing is duplicated).
+      throw ClientError(ErrorKind::connection, "the component asked to wait (" + b.error.condition +
+                                                   (b.error.text.empty() ? "" : ": " + b.error.text) + ") for " +
+                                                   std::to_string(options_.timeout.count()) +
+                                                   " s; the message is kept in the outbox and sent by the next command");
+    }
     if (!b.missing.empty() && attempt == 0) {
       spdlog::info("the component says devices were missing ({}); resending", list_devices(b.missing));
       report.resent = true;
@@ -254,6 +289,10 @@ asio::awaitable<std::size_t> Client::flush_outbox(const MessageSink& sink) {
       continue;
     }
     Answer answer = co_await submit(*stanza, id);
+    if (answer.bounce && answer.bounce->error.type == xmpp::ErrorType::wait) {
+      spdlog::warn("an unsent message is still not accepted ({}); kept in the outbox", answer.bounce->error.condition);
+      break;  // the component is busy: the rest waits for the next command as well
+    }
     auto tx = device_.store().begin();
     device_.store().outbox().remove(o.origin_id);
     if (answer.receipt) {
