@@ -9,7 +9,7 @@
 #include "protocol/omemo/constants.hpp"
 #include "protocol/omemo/encrypted_element.hpp"
 #include "protocol/xml/serializer.hpp"
-#include "protocol/xml/stream_parser.hpp"
+#include "protocol/xml/splice.hpp"
 #include "protocol/xmpp/datetime.hpp"
 #include "protocol/xmpp/namespaces.hpp"
 #include "protocol/xmpp/stanza.hpp"
@@ -145,7 +145,7 @@ asio::awaitable<void> ArchiveService::handle_message(xml::Element stanza) {
   // co_awaits: the fallible part is a coroutine of its own.
   bool ok = true;
   try {
-    co_await store_and_fan_out(stanza, std::move(inner), record);
+    co_await store_and_fan_out(stanza, record);
   } catch (const std::exception& e) {
     spdlog::warn("archive: message from {} not stored: {}", sender_bare, e.what());
     ok = false;
@@ -153,8 +153,7 @@ asio::awaitable<void> ArchiveService::handle_message(xml::Element stanza) {
   if (!ok) reject(error(xmpp::ErrorType::wait, "internal-server-error", "archive unavailable, retry later"));
 }
 
-asio::awaitable<void> ArchiveService::store_and_fan_out(const xml::Element& stanza, xml::Element inner,
-                                                        const NewMessage& record) {
+asio::awaitable<void> ArchiveService::store_and_fan_out(const xml::Element& stanza, const NewMessage& record) {
   const Config& cfg = ctx_.config;
   StoredMessage s = co_await commit_.submit(record);
   if (!s.missing.empty()) {
@@ -193,18 +192,26 @@ asio::awaitable<void> ArchiveService::store_and_fan_out(const xml::Element& stan
       ctx_.metrics.messages_duplicate.Increment();
       // Stored before but never delivered (its commit ended in doubt, or the component
       // stopped before fanning it out): this resend is the moment to deliver it.
-      if (!s.fanned_out && !in_delivery(s.id)) co_await fan_out(s.id, s.stored_at_us, inner, record.stanza.size(), record.recipients);
+      if (!s.fanned_out && !in_delivery(s.id)) co_await fan_out(s.id, s.stored_at_us, record.stanza, record.recipients);
       co_return;
     }
     ctx_.metrics.messages_archived.Increment();
-    co_await fan_out(s.id, s.stored_at_us, inner, record.stanza.size(), record.recipients);
+    co_await fan_out(s.id, s.stored_at_us, record.stanza, record.recipients);
   }
 }
 
-asio::awaitable<void> ArchiveService::fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
-                                              std::size_t stored_bytes, const std::vector<std::string>& recipients) {
+asio::awaitable<void> ArchiveService::fan_out(std::int64_t id, std::int64_t stored_at_us, std::string_view stored,
+                                              const std::vector<std::string>& recipients) {
   // What one headline takes in the output buffer: the stored message plus the wrapper.
-  const std::size_t each = stored_bytes + 512;
+  const std::size_t each = stored.size() + 512;
+  if (each > ctx_.config.max_output_stanza_bytes) {
+    // Stored when max_stanza_bytes was larger: no headline can carry it. Not retried forever.
+    spdlog::error("archive: stored message {} ({} bytes) exceeds max_output_stanza_bytes; not fanned out", id,
+                  stored.size());
+    fanned_out_.push_back(id);
+    co_return;
+  }
+  const std::string stamp = xmpp::format_datetime(stored_at_us);
   std::optional<ComponentStream::Ticket> last;
   bool all_queued = true;
   for (const auto& r : recipients) {
@@ -218,10 +225,13 @@ asio::awaitable<void> ArchiveService::fan_out(std::int64_t id, std::int64_t stor
     m.set_attr("to", r);
     m.set_attr("type", "headline");
     auto& fwd = m.add_child(xml::Element("forwarded", std::string(xmpp::kForwardNs)));
-    fwd.add_child(xml::Element("delay", std::string(xmpp::kDelayNs))).set_attr("stamp", xmpp::format_datetime(stored_at_us));
-    fwd.add_child(inner);
+    fwd.add_child(xml::Element("delay", std::string(xmpp::kDelayNs))).set_attr("stamp", stamp);
+    fwd.add_child(xml::splice_point());  // the stored bytes, as stored: serialised once, at write time
     m.add_child(stanza_id(ctx_.config, id));
-    auto t = ctx_.stream.send(m, "fanout");
+    std::string bytes;
+    bytes.reserve(each);
+    xml::serialize_spliced(m, stored, bytes, xmpp::kComponentNs);
+    auto t = ctx_.stream.send_serialized(std::move(bytes), "fanout");
     all_queued &= t.has_value();
     if (t) last = t;
   }
@@ -263,13 +273,7 @@ asio::awaitable<void> ArchiveService::resume_fanout() {
       for (const auto& p : pending) {
         after = p.id;
         if (in_delivery(p.id)) continue;  // fanned out moments ago, its mark not yet written
-        auto inner = xml::parse_element(p.stanza, {.max_stanza_bytes = ctx_.config.max_stanza_bytes * 2});
-        if (!inner) {
-          spdlog::error("archive: stored message {} does not parse; skipping its fan-out", p.id);
-          fanned_out_.push_back(p.id);
-          continue;
-        }
-        co_await fan_out(p.id, p.stored_at_us, *inner, p.stanza.size(), p.recipients);
+        co_await fan_out(p.id, p.stored_at_us, p.stanza, p.recipients);
         ++resumed;
       }
       co_await flush_fanout_marks();

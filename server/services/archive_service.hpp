@@ -27,11 +27,13 @@ class ArchiveService {
   asio::awaitable<void> flush_fanout_marks();
 
  private:
-  asio::awaitable<void> store_and_fan_out(const xml::Element& stanza, xml::Element inner, const NewMessage& record);
+  asio::awaitable<void> store_and_fan_out(const xml::Element& stanza, const NewMessage& record);
   // Queues one headline per recipient, each once the stream has room for it; stops (the
   // message stays pending, resume_fanout delivers it) when the stream went down meanwhile.
-  asio::awaitable<void> fan_out(std::int64_t id, std::int64_t stored_at_us, const xml::Element& inner,
-                                std::size_t stored_bytes, const std::vector<std::string>& recipients);
+  // `stored` is the message as archived (serialised once, at write time): it is spliced into
+  // each headline as it is, never parsed again.
+  asio::awaitable<void> fan_out(std::int64_t id, std::int64_t stored_at_us, std::string_view stored,
+                                const std::vector<std::string>& recipients);
 
   // Queued or written but not yet marked fanned out in the database.
   bool in_delivery(std::int64_t id) const;

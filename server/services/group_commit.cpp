@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::string_view kInDoubtPrefix = "failpoint-in-doubt-";
 constexpr std::string_view kUnresolvedPrefix = "failpoint-in-doubt-unresolved-";
+constexpr std::string_view kBadRowPrefix = "failpoint-bad-row-";
 
 bool any_origin_with(const std::vector<const NewMessage*>& rows, std::string_view prefix) {
   for (const NewMessage* m : rows)
@@ -22,7 +23,11 @@ bool any_origin_with(const std::vector<const NewMessage*>& rows, std::string_vie
   return false;
 }
 
-enum class Failure { none, in_doubt, unavailable, other };
+// bad_row: PostgreSQL refused the data (SQLSTATE class 22 data exception, 23 integrity): one
+// message of the batch may be at fault, so each is retried alone. Anything else (timeouts,
+// the database away, a bug) fails the batch: retrying 256 messages one by one would only
+// multiply the wait.
+enum class Failure { none, in_doubt, bad_row, other };
 
 Failure classify(const std::exception_ptr& ep) {
   if (!ep) return Failure::none;
@@ -30,10 +35,9 @@ Failure classify(const std::exception_ptr& ep) {
     std::rethrow_exception(ep);
   } catch (const pqxx::in_doubt_error&) {
     return Failure::in_doubt;
-  } catch (const pqxx::broken_connection&) {
-    return Failure::unavailable;
-  } catch (const DatabaseUnavailable&) {
-    return Failure::unavailable;
+  } catch (const pqxx::sql_error& e) {
+    const std::string state = e.sqlstate();
+    return state.starts_with("22") || state.starts_with("23") ? Failure::bad_row : Failure::other;
   } catch (...) {
     return Failure::other;
   }
@@ -52,7 +56,7 @@ GroupCommit::GroupCommit(Database& db, Metrics& metrics, std::size_t batch_max, 
     : db_(db), metrics_(metrics), batch_max_(batch_max), batch_max_bytes_(batch_max_bytes) {
   const char* fp = std::getenv("MULTIEND_TEST_FAILPOINT");
   failpoint_in_doubt_ = fp && std::string_view(fp) == "in-doubt-commit";
-  if (failpoint_in_doubt_) spdlog::warn("test failpoint in-doubt-commit is armed");
+  if (failpoint_in_doubt_) spdlog::warn("test failpoints in-doubt-commit and bad-row are armed");
 }
 
 asio::awaitable<StoredMessage> GroupCommit::submit(const NewMessage& m) {
@@ -79,10 +83,12 @@ asio::awaitable<StoredMessage> GroupCommit::submit(const NewMessage& m) {
 asio::awaitable<std::vector<StoredMessage>> GroupCommit::write(const std::vector<const NewMessage*>& rows) {
   const bool fail_in_doubt = failpoint_in_doubt_ && any_origin_with(rows, kInDoubtPrefix);
   const bool fail_lookup = failpoint_in_doubt_ && any_origin_with(rows, kUnresolvedPrefix);
+  const bool bad_row = failpoint_in_doubt_ && any_origin_with(rows, kBadRowPrefix);
   std::exception_ptr error;
   std::vector<StoredMessage> results;
   try {
-    results = co_await db_.run([&rows, fail_in_doubt](pqxx::connection& c) {
+    results = co_await db_.run([&rows, fail_in_doubt, bad_row](pqxx::connection& c) {
+      if (bad_row) throw pqxx::data_exception("failpoint: a row PostgreSQL refuses", "", "22000");
       auto r = archive_store::insert_batch(c, rows);
       // Only a commit that stored such a message fresh (not its resend) is made doubtful.
       bool fresh = false;
@@ -134,7 +140,7 @@ asio::awaitable<void> GroupCommit::flush_loop() {
     } catch (...) {
       error = std::current_exception();
     }
-    if (error && batch.size() > 1 && classify(error) == Failure::other) {
+    if (error && batch.size() > 1 && classify(error) == Failure::bad_row) {
       // Something in the batch was refused: find it by writing each message alone.
       spdlog::warn("archive: a batch of {} failed; retrying its messages one by one", batch.size());
       for (Pending* p : batch) {

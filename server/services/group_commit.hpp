@@ -2,9 +2,9 @@
 // together in the next transaction, so one message alone commits at once when traffic is
 // quiet and hundreds share a commit when it is busy. A submitter resumes only after its
 // message is durably committed (or the write failed: then it gets the exception).
-// A batch is bounded in messages and in bytes (one SQL statement holds all of it). When a
-// batch fails for a reason other than the database being gone, each of its messages is
-// retried alone, so one bad row fails one sender. When the commit's outcome is unknown (the
+// A batch is bounded in messages and in bytes (one SQL statement holds all of it). When
+// PostgreSQL refuses a batch's data (SQLSTATE 22xxx/23xxx), each of its messages is retried
+// alone, so one bad row fails one sender. When the commit's outcome is unknown (the
 // connection broke during COMMIT), the messages are looked up: those stored are treated as
 // stored (duplicates with their fanned_out mark, so the caller fans out what nobody did).
 // Runs on the component's single io thread; the write itself runs on a database thread.
@@ -53,7 +53,8 @@ class GroupCommit {
   bool flushing_ = false;
   // Test failpoints (MULTIEND_TEST_FAILPOINT=in-doubt-commit): a commit that stores a message
   // whose origin-id starts with "failpoint-in-doubt-" reports an unknown outcome after
-  // committing; with "failpoint-in-doubt-unresolved-" the lookup that follows fails as well.
+  // committing; with "failpoint-in-doubt-unresolved-" the lookup that follows fails as well;
+  // a write of a batch holding a "failpoint-bad-row-" message fails as PostgreSQL refusing data.
   bool failpoint_in_doubt_ = false;
 };
 

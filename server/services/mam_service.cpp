@@ -5,7 +5,7 @@
 #include <charconv>
 #include <chrono>
 
-#include "protocol/xml/stream_parser.hpp"
+#include "protocol/xml/splice.hpp"
 #include "protocol/xmpp/mam_query.hpp"
 #include "protocol/xmpp/namespaces.hpp"
 #include "protocol/xmpp/stanza.hpp"
@@ -163,14 +163,14 @@ asio::awaitable<void> MamService::handle_query(xml::Element iq) {
     // Paced by the writer: a page never piles up in the output buffer. The stream went down:
     // the requester's session went with it; it asks again.
     if (!co_await ctx_.stream.wait_for_room(m.stanza.size() + 512)) co_return;
-    auto inner = xml::parse_element(m.stanza, {.max_stanza_bytes = cfg.max_stanza_bytes * 2});
-    if (!inner) {
-      spdlog::error("mam: stored message {} does not parse", m.id);
-      continue;
-    }
-    ctx_.stream.send(xmpp::make_mam_result(to, cfg.component_domain, query.queryid, std::to_string(m.id),
-                                           m.stored_at_us, std::move(*inner), xmpp::kComponentNs),
-                     "mam-result");
+    // The stored bytes go out as they are (we serialised them at write time): a page costs
+    // about its SQL, not a parse and a serialisation per message.
+    std::string bytes;
+    bytes.reserve(m.stanza.size() + 512);
+    xml::serialize_spliced(xmpp::make_mam_result(to, cfg.component_domain, query.queryid, std::to_string(m.id),
+                                                 m.stored_at_us, xml::splice_point(), xmpp::kComponentNs),
+                           m.stanza, bytes, xmpp::kComponentNs);
+    ctx_.stream.send_serialized(std::move(bytes), "mam-result");
   }
   xmpp::RsmResult rsm;
   if (!page.messages.empty()) {

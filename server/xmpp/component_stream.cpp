@@ -111,7 +111,25 @@ std::optional<ComponentStream::Ticket> ComponentStream::send(const xml::Element&
                       s, xmpp::kComponentNs);
     kind = "error";
   }
-  enqueue(std::move(s));
+  return queue(std::move(s), kind);
+}
+
+std::optional<ComponentStream::Ticket> ComponentStream::send_serialized(std::string bytes, const char* kind) {
+  if (!authenticated_ || stopping_ || closing_) {
+    metrics_.error("stream-down-dropped");
+    return std::nullopt;
+  }
+  if (bytes.size() > config_.max_output_stanza_bytes) {
+    metrics_.limit("max_output_stanza_bytes");
+    spdlog::error("component stream: a {} stanza of {} bytes exceeds max_output_stanza_bytes ({}); not sent", kind,
+                  bytes.size(), config_.max_output_stanza_bytes);
+    return std::nullopt;
+  }
+  return queue(std::move(bytes), kind);
+}
+
+ComponentStream::Ticket ComponentStream::queue(std::string bytes, const char* kind) {
+  enqueue(std::move(bytes));
   metrics_.stanza_out(kind);
   const Ticket ticket{generation_, ++queued_};
   if (out_bytes_ > 2 * config_.output_buffer_bytes) {

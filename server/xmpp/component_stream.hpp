@@ -53,6 +53,9 @@ class ComponentStream {
   // Queues a stanza (serialised in the stream's namespace). Returns nullopt, dropping it, when
   // the stream is not authenticated: callers that must not lose it keep their own record.
   std::optional<Ticket> send(const xml::Element& stanza, const char* kind);
+  // The same for a stanza serialised already (xml/splice.hpp: a stored message in its wrapper),
+  // in this stream's namespace. One over max_output_stanza_bytes is not sent (nullopt).
+  std::optional<Ticket> send_serialized(std::string bytes, const char* kind);
   // Waits, first come first served, until `bytes` more fit in the output buffer (or the queue
   // is empty): producers of bulk output (fan-out, MAM pages, the resume after a restart) are
   // paced by the writer instead of piling up. False when the stream went down meanwhile:
@@ -74,6 +77,7 @@ class ComponentStream {
   asio::awaitable<void> end_with_error(std::string_view condition);
   void close_socket();
   void enqueue(std::string bytes);
+  Ticket queue(std::string bytes, const char* kind);
 
   asio::io_context& ioc_;
   const Config& config_;

@@ -31,8 +31,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "support"))
 
 from xmpp_client import (  # noqa: E402
-    NODE_BUNDLES, NODE_DEVICES, NS_PUBSUB, Client, StanzaError, inner_origin_id, new_id, random_device_id,
-    synthetic_bundle, synthetic_encrypted,
+    NODE_BUNDLES, NODE_DEVICES, NS_PUBSUB, Client, StanzaError, archive_message, inner_origin_id, new_id,
+    random_device_id, synthetic_bundle, synthetic_encrypted,
 )
 from component_harness import Ctx, Registry, check, main, result_of  # noqa: E402
 
@@ -365,6 +365,23 @@ async def sc_in_doubt_commit(ctx: Ctx) -> None:
     check(len(b.take(b.is_fanout(origin_id=oid))) == 0 and len(b.take(b.is_fanout(origin_id=oid2))) == 0,
           "a message was fanned out twice")
     ctx.note = f"stanza-ids {sid}, {sid3}"
+
+
+@scenario("bad_row_in_a_batch", timeout=60)
+async def sc_bad_row(ctx: Ctx) -> None:
+    """A batch in which PostgreSQL refuses one row (failpoint): only that message fails, the rest are stored."""
+    a = await ctx.client("alice", "badrow")
+    enc = self_keyed(a)
+    oids = [f"failpoint-bad-row-{uuid.uuid4().hex}" if i == 4 else uuid.uuid4().hex for i in range(10)]
+    mids = [new_id("br") for _ in oids]
+    # One write: the ten reach the group commit together and share a batch.
+    a.send_raw("".join(archive_message(ctx.comp, enc, mid, oid) for mid, oid in zip(mids, oids)))
+    res = await outcomes(a, mids, 30)
+    failed = [i for i, mid in enumerate(mids) if not isinstance(res[mid], str)]
+    check(failed == [4], f"failed: {failed} ({[res[mids[i]] for i in failed][:2]})")
+    check(res[mids[4]].type == "wait", f"the refused message: {res[mids[4]]}")
+    stored = psql(ctx, "SELECT count(*) FROM messages WHERE origin_id IN ('" + "', '".join(oids) + "')")
+    check(stored == "9", f"{stored} of the 9 good messages stored")
 
 
 @scenario("unicode_alias_one_archive", timeout=30)

@@ -1,7 +1,11 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <stdexcept>
+#include <string>
+
 #include "protocol/xml/serializer.hpp"
+#include "protocol/xml/splice.hpp"
 #include "protocol/xml/stream_parser.hpp"
 
 using multiend::xml::Element;
@@ -120,4 +124,30 @@ TEST_CASE("round trips") {
   check_round_trip("<a xmlns='urn:x'><xml:b><c/></xml:b></a>");
   CHECK(serialize(parse("<a xmlns='urn:x'><xml:b><c/></xml:b></a>")) ==
         "<a xmlns='urn:x'><xml:b><c/></xml:b></a>");
+}
+
+TEST_CASE("a stored element spliced into a wrapper reads back as the tree would have") {
+  using multiend::xml::Element;
+  Element inner("message", "jabber:client");
+  inner.set_attr("from", "a@b/c");
+  inner.add_child(Element("body")).add_text("x < y & 'z'");
+  const std::string stored = multiend::xml::serialize(inner);
+
+  Element wrapper("message", "jabber:component:accept");
+  wrapper.set_attr("to", "<splice xmlns='urn:multiend:splice-point'/>");  // escaped: not the point
+  Element& fwd = wrapper.add_child(Element("forwarded", "urn:xmpp:forward:0"));
+  fwd.add_child(multiend::xml::splice_point());
+
+  std::string spliced;
+  multiend::xml::serialize_spliced(wrapper, stored, spliced, "jabber:component:accept");
+
+  Element expected("message", "jabber:component:accept");
+  expected.set_attr("to", "<splice xmlns='urn:multiend:splice-point'/>");
+  expected.add_child(Element("forwarded", "urn:xmpp:forward:0")).add_child(inner);
+  std::string direct;
+  multiend::xml::serialize_to(expected, direct, "jabber:component:accept");
+  CHECK(spliced == direct);
+
+  std::string none;
+  CHECK_THROWS_AS(multiend::xml::serialize_spliced(Element("x"), stored, none, ""), std::invalid_argument);
 }
