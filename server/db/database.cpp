@@ -88,6 +88,7 @@ void Database::release(std::unique_ptr<pqxx::connection> c) {
     return;
   }
   healthy_ = true;
+  down_until_ms_ = 0;  // it answered: whatever failed meanwhile (a connect that timed out) is past
   std::lock_guard lock(mu_);
   idle_.push_back(std::move(c));
 }

@@ -165,12 +165,12 @@ asio::awaitable<void> MamService::handle_query(xml::Element iq) {
     if (!co_await ctx_.stream.wait_for_room(m.stanza.size() + 512)) co_return;
     // The stored bytes go out as they are (we serialised them at write time): a page costs
     // about its SQL, not a parse and a serialisation per message.
-    std::string bytes;
-    bytes.reserve(m.stanza.size() + 512);
+    std::string out;
+    out.reserve(m.stanza.size() + 512);
     xml::serialize_spliced(xmpp::make_mam_result(to, cfg.component_domain, query.queryid, std::to_string(m.id),
                                                  m.stored_at_us, xml::splice_point(), xmpp::kComponentNs),
-                           m.stanza, bytes, xmpp::kComponentNs);
-    ctx_.stream.send_serialized(std::move(bytes), "mam-result");
+                           m.stanza, out, xmpp::kComponentNs);
+    ctx_.stream.send_serialized(std::move(out), "mam-result");
   }
   xmpp::RsmResult rsm;
   if (!page.messages.empty()) {
