@@ -194,7 +194,7 @@ int run_component(const Config& config) {
 }
 
 int run_migrations(const Config& config) {
-  pqxx::connection conn(config.database_url);
+  pqxx::connection conn(connection_string(database_options(config)));
   auto r = migrate(conn);
   spdlog::info("schema migrated from version {} to {}", r.from_version, r.to_version);
   return 0;

@@ -5,7 +5,6 @@
 // Options go before or after the subcommand.
 // Secrets come from the environment: MULTIEND_COMPONENT_SECRET (or _FILE), MULTIEND_DATABASE_URL.
 #include <CLI/CLI.hpp>
-#include <cstdlib>
 #include <iostream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -92,7 +91,6 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  setenv("PGCONNECT_TIMEOUT", std::to_string(config.connect_timeout_seconds).c_str(), 0);
   try {
     if (migrate_cmd->parsed()) return run_migrations(config);
     return run_component(config);

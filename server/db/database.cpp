@@ -13,7 +13,9 @@ std::int64_t now_ms() {
       .count();
 }
 
-std::string build_conninfo(const DatabaseOptions& o) {
+}  // namespace
+
+std::string connection_string(const DatabaseOptions& o) {
   ConnTimeouts t;
   t.connect_timeout_seconds = o.connect_timeout_seconds;
   // Unacknowledged data for longer than a statement may run means the peer is gone.
@@ -24,11 +26,9 @@ std::string build_conninfo(const DatabaseOptions& o) {
   return *ci;
 }
 
-}  // namespace
-
 Database::Database(DatabaseOptions options, Metrics& metrics)
     : options_(std::move(options)),
-      conninfo_(build_conninfo(options_)),
+      conninfo_(connection_string(options_)),
       metrics_(metrics),
       pool_(static_cast<std::size_t>(options_.pool_size)),
       running_(static_cast<std::size_t>(options_.pool_size) + 1) {

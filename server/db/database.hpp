@@ -71,6 +71,11 @@ struct DatabaseOptions {
   std::chrono::milliseconds down_retry{2000};
 };
 
+// The libpq connection string for `o.url` with the timeouts of conninfo.hpp (connect_timeout,
+// keepalives, tcp_user_timeout) added: every connection the component opens uses it. Throws
+// std::invalid_argument when libpq cannot parse the URL.
+std::string connection_string(const DatabaseOptions& o);
+
 class Database {
  public:
   // Throws std::invalid_argument when libpq cannot parse the URL.

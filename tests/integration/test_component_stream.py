@@ -34,7 +34,6 @@ import os
 import re
 import secrets
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -58,7 +57,7 @@ ALICE = "alice@localhost/phone"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
 from component_harness import (  # noqa: E402
-    Results, SetupError, add_selection_options, free_port, select_scenarios, tail,
+    Results, SetupError, add_selection_options, free_port, select_scenarios, tail, teardown_testbed,
 )
 
 NS_ACCEPT = "jabber:component:accept"
@@ -404,15 +403,7 @@ class Harness:
         self.http_address = f"127.0.0.1:{free_port()}"
 
     def teardown_testbed(self) -> None:
-        if self.own_testbed and self.testbed_dir is not None and self.testbed_dir.exists():
-            cmd = [str(TESTBED), "down", "--dir", str(self.testbed_dir)] + (["--keep"] if self.args.keep else [])
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-            if r.returncode != 0:
-                print(f"warning: deploy/testbed down failed: {r.stderr.strip()}", file=sys.stderr)
-        if self.work is not None and not self.args.keep:
-            shutil.rmtree(self.work, ignore_errors=True)
-        elif self.work is not None:
-            print(f"kept {self.work} (component log: {self.component_log})", file=sys.stderr)
+        teardown_testbed(self)
 
     def write_config(self) -> Path:
         assert self.work is not None and self.server is not None

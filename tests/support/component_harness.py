@@ -83,6 +83,20 @@ def http_status(url: str, timeout: float = 1.0) -> Optional[int]:
 # Harness: testbed and component lifecycle
 # ---------------------------------------------------------------------------------------------------------
 
+def teardown_testbed(h: Any) -> None:
+    """Stops the testbed a harness brought up (not one it was given) and removes its temp dir, unless
+    --keep. `h` has own_testbed, testbed_dir, work, component_log and args.keep (every suite's harness)."""
+    if h.own_testbed and h.testbed_dir is not None and h.testbed_dir.exists():
+        cmd = [str(TESTBED), "down", "--dir", str(h.testbed_dir)] + (["--keep"] if h.args.keep else [])
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            print(f"warning: deploy/testbed down failed: {r.stderr.strip()}", file=sys.stderr)
+    if h.work is not None and not h.args.keep:
+        shutil.rmtree(h.work, ignore_errors=True)
+    elif h.work is not None:
+        print(f"kept {h.work} (component log: {h.component_log})", file=sys.stderr)
+
+
 class Harness:
     def __init__(self, args: argparse.Namespace, users: str, config_extra: Dict[str, Any]) -> None:
         self.args = args
@@ -129,15 +143,7 @@ class Harness:
         self.http_address = f"127.0.0.1:{free_port()}"
 
     def teardown_testbed(self) -> None:
-        if self.own_testbed and self.testbed_dir is not None and self.testbed_dir.exists():
-            cmd = [str(TESTBED), "down", "--dir", str(self.testbed_dir)] + (["--keep"] if self.args.keep else [])
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-            if r.returncode != 0:
-                print(f"warning: deploy/testbed down failed: {r.stderr.strip()}", file=sys.stderr)
-        if self.work is not None and not self.args.keep:
-            shutil.rmtree(self.work, ignore_errors=True)
-        elif self.work is not None:
-            print(f"kept {self.work} (component log: {self.component_log})", file=sys.stderr)
+        teardown_testbed(self)
 
     # --- component ------------------------------------------------------------------------------------
     def write_config(self, extra: Optional[Dict[str, Any]] = None) -> Path:
