@@ -54,8 +54,11 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
   bool restarted = false;
   try {
     for (;;) {
-      const std::string qid = new_id();
-      xml::Element reply = co_await request(component::mam_query(options_.component, qid, after, component::kMamPageMax));
+      std::string qid;
+      xml::Element reply = co_await request([&] {
+        qid = new_id();  // results of an attempt that went unanswered are not this page's
+        return component::mam_query(options_.component, qid, after, component::kMamPageMax);
+      });
       if (auto err = component::iq_error(reply)) {
         if (err->condition == "item-not-found" && after && !restarted) {
           restarted = true;

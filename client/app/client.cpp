@@ -50,14 +50,33 @@ std::string Client::new_id() {
 }
 
 asio::awaitable<xml::Element> Client::request(xml::Element iq) {
+  co_return co_await request([&iq] { return iq; });
+}
+
+asio::awaitable<xml::Element> Client::request(const std::function<xml::Element()>& make) {
   // `wait` errors (a per-account limit, the database briefly away, the component restarting:
   // Prosody answers wait/remote-server-timeout while it is not connected) are asked again
   // after a growing pause while the timeout allows; other answers go back to the caller.
+  // Silence is asked again too (a fresh id each time): a request the component read just
+  // before it died is never answered, and waiting out the whole timeout would fail the call.
   const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
   auto backoff = std::chrono::milliseconds(250);
+  auto patience = kFirstResendAfter;
   for (;;) {
     const auto left = std::chrono::ceil<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
-    xml::Element reply = co_await conn_.iq(iq, std::max(left, std::chrono::seconds(1)));
+    const bool last_try = left <= patience;
+    std::optional<xml::Element> answer;
+    try {
+      answer = co_await conn_.iq(make(), std::max(last_try ? left : patience, std::chrono::seconds(1)));
+    } catch (const C2sError& e) {
+      if (e.code() != ConnectError::timeout || last_try) throw;
+    }
+    if (!answer) {
+      spdlog::info("no answer from the component within {} s; asking again", patience.count());
+      patience = std::min(patience * 2, std::chrono::seconds(16));
+      continue;
+    }
+    xml::Element reply = std::move(*answer);
     auto err = component::iq_error(reply);
     if (!err || err->type != xmpp::ErrorType::wait || std::chrono::steady_clock::now() + backoff >= deadline)
       co_return reply;

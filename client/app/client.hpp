@@ -90,7 +90,11 @@ class Client {
   asio::awaitable<bool> remove_device(std::uint32_t device);
 
  private:
+  // One request to the component, asked again on `wait` and on silence within the timeout.
   asio::awaitable<xml::Element> request(xml::Element iq);
+  // The same, building each attempt anew (a MAM query needs a fresh queryid per attempt).
+  asio::awaitable<xml::Element> request(const std::function<xml::Element()>& make);
+  static constexpr std::chrono::seconds kFirstResendAfter{4};
   asio::awaitable<void> publish_bundle();
   asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> fetch_bundles(const std::string& bare_jid,
                                                                         const std::vector<std::uint32_t>& devices);

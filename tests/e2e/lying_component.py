@@ -12,6 +12,8 @@ the archive. Modes:
 * ``overflow``: the first MAM query is preceded by 150 fan-out headlines of ~64 KiB each (more
   than a client may hold while it catches up), then one result, complete; later queries are
   answered complete and empty.
+* ``silent-once``: the first MAM query is never answered (as if the component died right after
+  reading it); later ones get one result, complete.
 
 Device-list requests are answered with ``devices`` (bare JID → device ids); any other iq with
 an empty result. Runs its own asyncio loop in a thread: ``with LyingComponent(...) as c:``.
@@ -110,6 +112,8 @@ class LyingComponent:
         query = st.find(f"{{{NS_MAM}}}query")
         if query is not None:
             self.mam_queries += 1
+            if self.mode == "silent-once" and self.mam_queries == 1:
+                return []
             if self.mode == "expired":
                 return [f"<iq type='error' from={quoteattr(me)} to={quoteattr(peer)} id={quoteattr(iq_id)}>"
                         "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
@@ -145,7 +149,7 @@ class LyingComponent:
             ids = ["5"]
         elif self.mode == "cycle":
             ids = ["6"] if after == "5" else ["5"]
-        elif self.mode in ("no-list", "overflow"):
+        elif self.mode in ("no-list", "overflow", "silent-once"):
             ids, complete = ["9"], "true"
         else:
             ids = [str(i) for i in range(1, 301)]

@@ -14,7 +14,8 @@ ejabberd), PostgreSQL and the archive component (the harness of test_e2e.py).
 * lying_archive_is_bounded: an archive that answers every page with "not complete" and no
   progress (the same page, or a cycle of pages), with more results than asked, or "expired"
   forever ends the catch-up with an error instead of a loop or an unbounded buffer; a device
-  list that cannot be fetched fails the catch-up instead of writing a message off as unlisted.
+  list that cannot be fetched fails the catch-up instead of writing a message off as unlisted;
+  a query the archive never answers is asked again well within the timeout.
 * expired_history_recovers: a device that missed 1,100 messages the archive then expired reads
   the next ones (an authenticated jump past the skip cap).
 * sends_ride_through_restarts: the component killed and restarted twice during 30 sends; every
@@ -226,6 +227,15 @@ def scenario_lying_archive_is_bounded(bed: Bed) -> None:
                 check(error in a.last_error, f"{mode}: {a.last_error}")
                 check(liar.mam_queries <= 3, f"{mode}: {liar.mam_queries} archive queries before giving up")
                 bed.log(f"{mode}: refused after {liar.mam_queries} queries in {time.time() - t0:.1f} s")
+        # A query the archive read and never answered (it died holding it) is asked again, with
+        # a fresh queryid, long before the 20 s timeout: the sync succeeds.
+        with LyingComponent(bed.env, "silent-once", {a.jid: [a.device]}, a.jid, a.device) as liar:
+            t0 = time.time()
+            a.run("sync", timeout=60)
+            check(liar.mam_queries == 2, f"silent-once: {liar.mam_queries} archive queries, expected 2")
+            took = time.time() - t0
+            check(took < 15, f"silent-once: the sync took {took:.1f} s: it waited out the timeout")
+            bed.log(f"silent-once: asked again, done in {took:.1f} s")
         # bob's message whose device list could not be fetched is not written off as "unlisted"
         # (its page was not committed): it is read again next time.
         check(all(e["from_device"] != 7 for e in a.history()),
