@@ -128,6 +128,12 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
   co_return report;
 }
 
+void Client::announce() {
+  // Fan-out is a headline to the bare JID: the server delivers it to available resources.
+  xml::Element presence("presence");
+  conn_.send(presence);
+}
+
 asio::awaitable<std::size_t> Client::listen(std::chrono::steady_clock::time_point until,
                                             std::optional<std::size_t> count, const MessageSink& sink,
                                             const std::function<void(const std::string& full_jid)>& on_listening) {
@@ -138,9 +144,7 @@ asio::awaitable<std::size_t> Client::listen(std::chrono::steady_clock::time_poin
   };
   const ProgressSink no_progress;
   co_await catch_up(counting, no_progress);
-  // Fan-out is a headline to the bare JID: the server delivers it to available resources.
-  xml::Element presence("presence");
-  conn_.send(presence);
+  announce();
   // From here on fan-out reaches this resource: scripts may start sending.
   if (on_listening && conn_.jid()) on_listening(conn_.jid()->to_string());
   while (!count || shown < *count) {

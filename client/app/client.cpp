@@ -136,6 +136,8 @@ asio::awaitable<omemo::DeviceList> Client::fetch_device_list(const std::string& 
     throw ClientError(ErrorKind::refused, "device list of " + bare_jid + ": malformed reply");
   }
   device_.store().save_device_list(bare_jid, *list);
+  if (lists_fetched_.size() >= 4096) lists_fetched_.clear();  // bounded
+  lists_fetched_[bare_jid] = std::chrono::steady_clock::now();
   co_return std::move(*list);
 }
 

@@ -47,6 +47,32 @@ std::size_t approx_bytes(const xml::Element& e);
 // "Bob@Example.org/x" → "bob@example.org"; ClientError(usage) for anything but a user's JID.
 std::string user_bare_jid(const std::string& jid);
 
+// Bulk sending (Client::send_many): where messages come from, and what becomes of each.
+struct OutgoingMessage {
+  std::vector<std::string> to;
+  std::string body;
+  std::string ref;  // the caller's label for it, echoed in its outcome
+};
+enum class Poll { item, empty, ended };
+// Non-blocking: fills `m` and says `item`, or says nothing is ready yet, or the input ended.
+using OutgoingSource = std::function<Poll(OutgoingMessage& m)>;
+struct SendOutcome {
+  std::string ref;
+  std::vector<std::string> to;  // bare JIDs
+  SendReport report;            // stanza_id set when it was receipted
+  std::string refused;          // why the component or the plan refused it (report empty then)
+};
+using OutcomeSink = std::function<void(const SendOutcome&)>;
+struct BulkProgress {
+  std::size_t receipted = 0, refused = 0, in_flight = 0;
+};
+struct BulkOptions {
+  std::size_t window = 64;             // messages sent and not yet receipted, at most
+  bool stop_on_refusal = true;         // `send --lines`: yes; `run`: report it and go on
+  bool live = false;                   // `run`: show fan-out as it comes (announce() first)
+  std::function<void(const BulkProgress&)> progress;  // called after each batch of receipts
+};
+
 using MessageSink = std::function<void(const HistoryEntry&)>;
 using ProgressSink = std::function<void(std::size_t done)>;
 
@@ -70,8 +96,19 @@ class Client {
   asio::awaitable<SendReport> send(const std::vector<std::string>& to, const std::string& body,
                                    const MessageSink& sink);
 
+  // Sends what `next` yields over this one connection with up to `window` messages awaiting
+  // receipts. Each message is in the outbox before it is sent and leaves it with its receipt
+  // (as send() does); `wait` answers and silence are retried with the same origin-id within
+  // the timeout. Returns at the end of the input once every message is answered; throws
+  // ClientError(connection) when a receipt does not come in time (the rest stays in the outbox).
+  asio::awaitable<BulkProgress> send_many(const OutgoingSource& next, const OutcomeSink& done,
+                                          const MessageSink& incoming, BulkOptions options);
+
   // Pages through the archive after the last position, decrypting and storing in order.
   asio::awaitable<CatchUpReport> catch_up(const MessageSink& sink, const ProgressSink& progress);
+
+  // Available presence: fan-out (a headline to the bare JID) reaches this resource from now.
+  void announce();
 
   // Catches up, announces presence, then handles live fan-out until `until` or `count`
   // messages were shown.
@@ -104,7 +141,10 @@ class Client {
     std::map<omemo::DeviceAddress, omemo::Bundle> bundles;  // for devices without a session
     std::vector<std::pair<omemo::DeviceAddress, std::string>> skipped;
   };
-  asio::awaitable<Plan> plan_recipients(const std::vector<std::string>& users);
+  // `reuse_lists`: a device list fetched by this process in the last 30 s is taken as stored
+  // (the component bounces a message that misses a device, and the sender then re-plans).
+  asio::awaitable<Plan> plan_recipients(const std::vector<std::string>& users, bool reuse_lists = false);
+  std::map<std::string, std::chrono::steady_clock::time_point> lists_fetched_;
   // Sends a stanza and waits for the component's answer to it; fan-out meanwhile is deferred.
   struct Answer {
     std::optional<component::Receipt> receipt;

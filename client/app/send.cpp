@@ -7,13 +7,14 @@
 
 #include "client/app/client.hpp"
 #include "client/app/errors.hpp"
+#include "client/app/send_parts.hpp"
 #include "protocol/omemo/sce_envelope.hpp"
 #include "protocol/xml/serializer.hpp"
 #include "protocol/xml/stream_parser.hpp"
 #include "protocol/xmpp/datetime.hpp"
 
 namespace multiend::client {
-namespace {
+namespace detail {
 
 // Built outside coroutines (GCC 12 mis-handles aggregates that own memory inside them).
 omemo::DeviceAddress address(const std::string& jid, std::uint32_t device) {
@@ -84,13 +85,29 @@ std::string list_devices(const std::vector<omemo::DeviceAddress>& v) {
   return s;
 }
 
-}  // namespace
+}  // namespace detail
 
-asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::string>& users) {
+using detail::address;
+using detail::encrypt_for;
+using detail::failpoint;
+using detail::failure_reason;
+using detail::list_devices;
+using detail::outbox_entry;
+using detail::sent_entry;
+
+asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::string>& users, bool reuse_lists) {
   Plan plan;
   auto& trust = device_.store().trust();
   for (const std::string& user : users) {
-    omemo::DeviceList list = co_await fetch_device_list(user);
+    std::optional<omemo::DeviceList> stored;
+    if (auto it = lists_fetched_.find(user);
+        reuse_lists && it != lists_fetched_.end() && std::chrono::steady_clock::now() - it->second < std::chrono::seconds(30))
+      stored = device_.store().load_device_list(user);
+    omemo::DeviceList list;
+    if (stored)
+      list = std::move(*stored);
+    else
+      list = co_await fetch_device_list(user);
     const bool own = user == device_.jid();
     if (!own && list.devices.empty())
       throw ClientError(ErrorKind::refused, user + " has no OMEMO device at " + options_.component +

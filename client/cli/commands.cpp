@@ -11,17 +11,9 @@
 #include "client/app/errors.hpp"
 #include "client/cli/online.hpp"
 #include "client/cli/output.hpp"
+#include "client/cli/steps.hpp"
 
 namespace multiend::client::cli {
-namespace {
-
-constexpr std::size_t kMaxBody = 64 * 1024;  // the component takes 256 KiB stanzas
-
-struct Opened {
-  crypto::SodiumRng rng;
-  std::unique_ptr<Device> device;
-  ConnectionSettings settings;
-};
 
 std::unique_ptr<Opened> open_state(const Common& c) {
   auto o = std::make_unique<Opened>();
@@ -33,7 +25,6 @@ std::unique_ptr<Opened> open_state(const Common& c) {
 
 void print_message(const HistoryEntry& e) { emit(message_json(e)); }
 
-// Maintenance every online command starts with: bundle, prekeys, outbox.
 asio::awaitable<void> start(Client& client) {
   if (!co_await client.register_and_maintain())
     std::cerr << "multiend: warning: this device is no longer in the account's device list (removed)\n";
@@ -41,8 +32,6 @@ asio::awaitable<void> start(Client& client) {
     emit({{"type", "sent"}, {"id", e.stanza_id}, {"to", e.to}, {"resent", true}});
   });
 }
-
-}  // namespace
 
 void cmd_init(const Common& c, const InitArgs& a) {
   auto jid = Jid::parse(a.jid);
@@ -77,8 +66,6 @@ void cmd_init(const Common& c, const InitArgs& a) {
         {"component", s.component}});
 }
 
-namespace {
-
 nlohmann::json sent_json(const std::vector<std::string>& to, const SendReport& report) {
   nlohmann::json devices = nlohmann::json::array(), skipped = nlohmann::json::array();
   for (const auto& a : report.devices) devices.push_back(address_json(a));
@@ -93,51 +80,12 @@ nlohmann::json sent_json(const std::vector<std::string>& to, const SendReport& r
           {"resent", report.resent}};
 }
 
-// One line without its '\n', at most kMaxBody + 1 bytes kept (longer lines are refused by the
-// caller, so a huge line costs no memory). False at the end of the input.
-bool read_line(std::istream& in, std::string& line) {
-  line.clear();
-  int ch;
-  bool any = false;
-  while ((ch = in.get()) != std::char_traits<char>::eof()) {
-    any = true;
-    if (ch == '\n') return true;
-    if (line.size() <= kMaxBody) line.push_back(static_cast<char>(ch));
-  }
-  return any;
-}
-
-// send --lines: one connection; each stdin line is one message, sent (and receipted) in turn.
-void send_lines(const Common& c, const SendArgs& a) {
-  auto o = open_state(c);
-  std::size_t sent = 0;
-  run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
-             [&](Client& client) -> asio::awaitable<void> {
-               co_await start(client);
-               const MessageSink no_sink;
-               const ProgressSink no_progress;
-               co_await client.catch_up(no_sink, no_progress);
-               std::string line;
-               while (read_line(std::cin, line)) {
-                 if (line.size() > kMaxBody)
-                   throw ClientError(ErrorKind::usage, "line " + std::to_string(sent + 1) + " is longer than 64 KiB");
-                 if (!line.empty() && line.back() == '\r') line.pop_back();
-                 if (line.empty()) continue;
-                 SendReport report = co_await client.send(a.to, line, no_sink);
-                 emit(sent_json(a.to, report));
-                 ++sent;
-               }
-             });
-}
-
-}  // namespace
-
 void cmd_send(const Common& c, const SendArgs& a) {
   const auto& to = a.to;
   if (a.body && a.body_file) throw ClientError(ErrorKind::usage, "give --body or --body-file, not both");
   if (a.lines) {
     if (a.body || a.body_file) throw ClientError(ErrorKind::usage, "--lines reads stdin: no --body or --body-file");
-    send_lines(c, a);
+    cmd_send_lines(c, a);
     return;
   }
   std::string body;

@@ -25,9 +25,14 @@ struct SendArgs {
   std::vector<std::string> to;
   std::optional<std::string> body;       // visible in /proc/PID/cmdline: stdin or body_file are private
   std::optional<std::string> body_file;
-  bool lines = false;  // one message per stdin line, one connection, each receipted in turn
+  bool lines = false;  // one message per stdin line, one connection, a window of receipts
+  std::size_t window = 64;
 };
 void cmd_send(const Common& c, const SendArgs& a);
+// send --lines (bulk_commands.cpp)
+void cmd_send_lines(const Common& c, const SendArgs& a);
+// run: JSON commands on stdin, JSON lines out, one connection (bulk_commands.cpp)
+void cmd_run(const Common& c, std::size_t window);
 void cmd_sync(const Common& c);
 void cmd_listen(const Common& c, std::optional<double> seconds, std::optional<std::size_t> count);
 void cmd_history(const Common& c, const std::optional<std::string>& with, std::optional<std::size_t> limit);

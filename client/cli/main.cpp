@@ -63,6 +63,14 @@ int main(int argc, char** argv) {
   send_cmd->add_option("--body", send.body, "the text (visible to other local users in the process list)");
   send_cmd->add_option("--body-file", send.body_file, "read the text from this file (private, like stdin)");
   send_cmd->add_flag("--lines", send.lines, "one message per stdin line, over one connection");
+  send_cmd->add_option("--window", send.window, "--lines: messages awaiting receipts at once (1-1000)")
+      ->check(CLI::Range(1, 1000));
+
+  std::size_t run_window = 64;
+  auto* run_cmd = app.add_subcommand("run", "read JSON commands on stdin ({\"send\":{\"to\":[…],\"body\":…}}), print JSON lines, show messages as they arrive");
+  add_common(run_cmd);
+  add_password(run_cmd);
+  run_cmd->add_option("--window", run_window, "messages awaiting receipts at once (1-1000)")->check(CLI::Range(1, 1000));
 
   auto* sync_cmd = app.add_subcommand("sync", "catch up from the archive and exit");
   add_common(sync_cmd);
@@ -128,6 +136,7 @@ int main(int argc, char** argv) {
   try {
     if (*init_cmd) cli::cmd_init(common, init);
     else if (*send_cmd) cli::cmd_send(common, send);
+    else if (*run_cmd) cli::cmd_run(common, run_window);
     else if (*sync_cmd) cli::cmd_sync(common);
     else if (*listen_cmd) cli::cmd_listen(common, seconds, count);
     else if (*history_cmd) cli::cmd_history(common, with, limit);

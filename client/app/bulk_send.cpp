@@ -1,0 +1,331 @@
+// Bulk sending over one connection with a window of messages awaiting receipts (`send --lines`,
+// `run`). The guarantees are send()'s: a message is in the outbox before it is sent, leaves it
+// with its receipt or a refusal, and is sent again byte for byte (same origin-id, which the
+// component stores once) on `wait` and on silence. What a window buys is that the round trips
+// overlap and SQLite commits (fsync) are shared: one for each batch encrypted, one for each
+// batch of receipts.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "client/app/client.hpp"
+#include "client/app/errors.hpp"
+#include "client/app/send_parts.hpp"
+#include "protocol/xml/serializer.hpp"
+
+namespace multiend::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxWindow = 1000;
+constexpr std::size_t kReceiptBatch = 256;       // stanzas handled per commit, at most
+constexpr auto kInputPoll = std::chrono::milliseconds(10);  // how soon new input is seen
+constexpr auto kIdlePing = std::chrono::seconds(60);        // `run` idle: is the link alive?
+
+struct InFlight {
+  std::string ref;
+  std::vector<std::string> to;  // bare recipients as given
+  std::string body;
+  std::string origin_id;
+  xml::Element stanza{"message"};
+  SendReport report;
+  std::int64_t created = 0;
+  Clock::time_point deadline, resend_at;
+  std::chrono::milliseconds quiet{3000}, wait_backoff{250};
+  bool replanned = false;
+};
+
+SendOutcome outcome_of(const InFlight& f) {
+  SendOutcome o;
+  o.ref = f.ref;
+  o.to = f.to;
+  o.report = f.report;
+  return o;
+}
+
+SendOutcome refusal(std::string ref, std::vector<std::string> to, std::string why) {
+  SendOutcome o;
+  o.ref = std::move(ref);
+  o.to = std::move(to);
+  o.refused = std::move(why);
+  return o;
+}
+
+std::string users_key(const std::vector<std::string>& users) {
+  std::string k;
+  for (const auto& u : users) k += u + '\n';
+  return k;
+}
+
+}  // namespace
+
+asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, const OutcomeSink& done,
+                                                const MessageSink& incoming, BulkOptions options) {
+  if (removed_) throw ClientError(ErrorKind::refused, "this device was removed from the account; it cannot send");
+  const std::size_t window = std::clamp<std::size_t>(options.window, 1, kMaxWindow);
+  BulkProgress progress;
+  std::map<std::string, InFlight> flight;  // by stanza id
+  bool input_ended = false;
+  std::optional<ClientError> stop;  // set: take no more input, finish what is in flight, throw it
+  auto report_outcome = [&](const SendOutcome& o) {
+    if (done) done(o);
+  };
+
+  // Encrypts `f` for its recipients' usable devices (a fresh plan when `fresh_lists`) and
+  // stores it in the outbox under its origin-id; the caller holds the transaction.
+  auto seal = [&](InFlight& f, Plan& plan) {
+    auto outcome = detail::encrypt_for(device_, plan.devices, plan.bundles, f.body, f.created);
+    // Sessions now exist for the bundles used: later messages of the batch ride on them.
+    for (auto it = plan.bundles.begin(); it != plan.bundles.end();)
+      it = device_.store().has_session(it->first) ? plan.bundles.erase(it) : std::next(it);
+    f.report = SendReport{};
+    f.report.skipped = plan.skipped;
+    for (const auto& [a, ec] : outcome.failed) f.report.skipped.emplace_back(a, detail::failure_reason(ec));
+    f.report.devices = std::move(outcome.encrypted_for);
+    std::vector<omemo::DeviceAddress> excluded;
+    for (const auto& sk : f.report.skipped) excluded.push_back(sk.first);
+    const std::string id = new_id();
+    f.stanza = component::archive_message(options_.component, id, f.origin_id, outcome.message, excluded);
+    device_.store().outbox().put(detail::outbox_entry(f.origin_id, f.stanza, f.body, f.to, f.created));
+  };
+  auto users_of = [&](const std::vector<std::string>& recipients) {
+    std::vector<std::string> users = recipients;
+    if (std::find(users.begin(), users.end(), device_.jid()) == users.end()) users.push_back(device_.jid());
+    return users;
+  };
+  // A plan in which some recipient has no device at all is refused, as send() refuses it.
+  auto unreachable = [&](const std::vector<std::string>& recipients, const Plan& plan) -> std::optional<std::string> {
+    for (const auto& user : recipients) {
+      bool any = user == device_.jid();
+      for (const auto& a : plan.devices) any = any || a.jid == user;
+      if (!any) return "no device of " + user + " can receive keys";
+    }
+    return std::nullopt;
+  };
+  auto launch = [&](InFlight f) {
+    const std::string id(f.stanza.attr("id").value_or(""));
+    conn_.send(f.stanza);
+    const auto now = Clock::now();
+    f.resend_at = now + f.quiet;
+    if (f.deadline == Clock::time_point{}) f.deadline = now + options_.timeout;
+    flight.emplace(id, std::move(f));
+  };
+
+  auto last_heard = Clock::now();
+  submitting_ = true;  // fan-out that arrives while receipts are awaited is deferred
+  try {
+    for (;;) {
+      // 1. New messages while the window has room: planned, encrypted and put in the outbox
+      //    in one transaction, then sent.
+      std::vector<OutgoingMessage> batch;
+      while (!input_ended && !stop && flight.size() + batch.size() < window) {
+        OutgoingMessage m;
+        const Poll p = next(m);
+        if (p == Poll::item) {
+          batch.push_back(std::move(m));
+        } else {
+          input_ended = p == Poll::ended;
+          break;
+        }
+      }
+      if (!batch.empty()) {
+        std::map<std::string, Plan> plans;
+        std::map<std::string, std::string> unplannable;  // why, by recipient set
+        std::vector<InFlight> ready;
+        for (auto& m : batch) {
+          std::vector<std::string> recipients;
+          std::string bad;
+          for (const auto& t : m.to) {
+            try {
+              std::string n = user_bare_jid(t);
+              if (std::find(recipients.begin(), recipients.end(), n) == recipients.end()) recipients.push_back(n);
+            } catch (const ClientError& e) {
+              bad = e.what();
+            }
+          }
+          if (recipients.empty() && bad.empty()) bad = "no recipient";
+          if (!bad.empty()) {
+            ++progress.refused;
+            report_outcome(refusal(m.ref, m.to, bad));
+            if (options.stop_on_refusal) stop = ClientError(ErrorKind::usage, bad);
+            continue;
+          }
+          const auto users = users_of(recipients);
+          const std::string key = users_key(users);
+          if (!plans.count(key) && !unplannable.count(key)) {
+            // A recipient without devices (or whose list the component refuses) costs this
+            // message only; a broken connection ends the run.
+            std::optional<Plan> p;
+            try {
+              p = co_await plan_recipients(users, true);
+            } catch (const ClientError& e) {
+              if (e.kind() == ErrorKind::connection) throw;
+              unplannable.emplace(key, e.what());
+            }
+            if (p) plans.emplace(key, std::move(*p));
+          }
+          std::optional<std::string> why;
+          if (auto it = unplannable.find(key); it != unplannable.end())
+            why = it->second;
+          else
+            why = unreachable(recipients, plans.at(key));
+          if (why) {
+            ++progress.refused;
+            report_outcome(refusal(m.ref, recipients, *why));
+            if (options.stop_on_refusal) stop = ClientError(ErrorKind::refused, *why);
+            continue;
+          }
+          InFlight f;
+          f.ref = std::move(m.ref);
+          f.to = std::move(recipients);
+          f.body = std::move(m.body);
+          f.origin_id = new_id();
+          f.created = options_.clock();
+          ready.push_back(std::move(f));
+        }
+        {
+          auto tx = device_.store().begin();
+          for (auto& f : ready) seal(f, plans.at(users_key(users_of(f.to))));
+          tx.commit();
+        }
+        detail::failpoint("before-send");
+        for (auto& f : ready) launch(std::move(f));
+      }
+      if (flight.empty() && (input_ended || stop)) break;
+
+      // 2. What is due: sent again after silence or a `wait`; past its deadline, left in the
+      //    outbox for the next command.
+      const auto now = Clock::now();
+      auto wake = now + (flight.empty() && options.live ? kIdlePing : std::chrono::seconds(1));
+      for (auto it = flight.begin(); it != flight.end();) {
+        InFlight& f = it->second;
+        if (now >= f.deadline) {
+          stop = ClientError(ErrorKind::connection,
+                             "no receipt from " + options_.component + " within " +
+                                 std::to_string(options_.timeout.count()) +
+                                 " s; unreceipted messages are kept in the outbox and sent by the next command");
+          it = flight.erase(it);
+          continue;
+        }
+        if (now >= f.resend_at) {
+          conn_.send(f.stanza);
+          f.quiet = std::min(f.quiet * 2, std::chrono::milliseconds(16000));
+          f.resend_at = now + f.quiet;
+        }
+        wake = std::min({wake, f.resend_at, f.deadline});
+        ++it;
+      }
+      if (flight.empty() && (input_ended || stop)) break;
+      if (!input_ended && !stop && flight.size() < window) wake = std::min(wake, now + kInputPoll);
+      if (flight.empty() && submitting_) {
+        submitting_ = false;  // nothing awaits a receipt: fan-out is shown as it comes
+        co_await drain_deferred(incoming);
+        submitting_ = true;
+      }
+
+      // 3. Answers: everything already read, up to a batch, under one commit.
+      std::vector<xml::Element> got;
+      try {
+        got.push_back(co_await conn_.next_stanza(std::max(wake - Clock::now(), Clock::duration::zero())));
+        while (got.size() < kReceiptBatch && conn_.queued_stanzas() > 0)
+          got.push_back(co_await conn_.next_stanza(Clock::duration::zero()));
+      } catch (const C2sError& e) {
+        if (e.code() != ConnectError::timeout) throw;
+      }
+      if (got.empty()) {
+        if (options.live && flight.empty() && Clock::now() - last_heard >= kIdlePing) {
+          co_await conn_.ping(options_.timeout);  // a dead link throws here
+          last_heard = Clock::now();
+        }
+        continue;
+      }
+      last_heard = Clock::now();
+      std::vector<InFlight> again;  // bounced for missing devices: planned afresh
+      std::vector<SendOutcome> finished;
+      std::vector<xml::Element> other;
+      {
+        auto tx = device_.store().begin();
+        for (auto& st : got) {
+          if (auto r = component::parse_receipt(st, options_.component)) {
+            auto it = flight.find(r->id);
+            if (it == flight.end()) continue;  // a second receipt for a resent message
+            InFlight& f = it->second;
+            detail::failpoint("before-receipt");
+            f.report.stanza_id = r->stanza_id;
+            device_.store().outbox().remove(f.origin_id);
+            device_.store().history().append(detail::sent_entry(device_, r->stanza_id, f.body, f.to, f.created));
+            finished.push_back(outcome_of(f));
+            ++progress.receipted;
+            flight.erase(it);
+          } else if (auto b = component::parse_bounce(st, options_.component)) {
+            auto it = flight.find(b->id);
+            if (it == flight.end()) continue;
+            InFlight& f = it->second;
+            if (b->error.type == xmpp::ErrorType::wait) {
+              spdlog::info("the component says wait ({}); sending again in {} ms", b->error.condition,
+                           f.wait_backoff.count());
+              f.resend_at = Clock::now() + f.wait_backoff;
+              f.wait_backoff = std::min(f.wait_backoff * 2, std::chrono::milliseconds(4000));
+              continue;
+            }
+            if (!b->missing.empty() && !f.replanned) {
+              spdlog::info("the component says devices were missing ({}); resending",
+                           detail::list_devices(b->missing));
+              f.replanned = true;
+              again.push_back(std::move(f));
+              flight.erase(it);
+              continue;
+            }
+            device_.store().outbox().remove(f.origin_id);
+            std::string why = "the component refused the message: " +
+                              std::string(xmpp::error_type_name(b->error.type)) + "/" + b->error.condition;
+            if (!b->missing.empty()) why += " (still missing: " + detail::list_devices(b->missing) + ")";
+            finished.push_back(refusal(f.ref, f.to, why));
+            ++progress.refused;
+            if (options.stop_on_refusal) stop = ClientError(ErrorKind::refused, why);
+            flight.erase(it);
+          } else {
+            other.push_back(std::move(st));
+          }
+        }
+        tx.commit();
+      }
+      for (const auto& o : finished) report_outcome(o);
+      progress.in_flight = flight.size();
+      if (options.progress && !finished.empty()) options.progress(progress);
+      for (const auto& st : other) co_await handle_unsolicited(st, incoming);
+      for (auto& f : again) {
+        auto plan = co_await plan_recipients(users_of(f.to), false);
+        if (auto why = unreachable(f.to, plan)) {
+          device_.store().outbox().remove(f.origin_id);
+          ++progress.refused;
+          report_outcome(refusal(f.ref, f.to, *why));
+          if (options.stop_on_refusal) stop = ClientError(ErrorKind::refused, *why);
+          continue;
+        }
+        {
+          auto tx = device_.store().begin();
+          seal(f, plan);
+          tx.commit();
+        }
+        f.report.resent = true;
+        f.quiet = std::chrono::milliseconds(3000);
+        launch(std::move(f));
+      }
+    }
+  } catch (...) {
+    submitting_ = false;
+    throw;
+  }
+  submitting_ = false;
+  try {
+    co_await drain_deferred(incoming);
+  } catch (const std::exception& e) {
+    spdlog::warn("after sending: {}", e.what());  // stored and receipted; the rest is read next time
+  }
+  progress.in_flight = 0;
+  if (stop) throw *stop;  // also set for every message left stuck in the outbox
+  co_return progress;
+}
+
+}  // namespace multiend::client

@@ -1,0 +1,29 @@
+// Pieces of sending shared by one-shot `send` (send.cpp) and the windowed bulk sender
+// (bulk_send.cpp). Internal to client/app.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/app/device.hpp"
+#include "client/store/outbox_store.hpp"
+
+namespace multiend::client::detail {
+
+omemo::DeviceAddress address(const std::string& jid, std::uint32_t device);
+// Encrypts once for every planned device; the caller holds the store's transaction.
+omemo::EncryptOutcome encrypt_for(Device& device, const std::vector<omemo::DeviceAddress>& devices,
+                                  const std::map<omemo::DeviceAddress, omemo::Bundle>& bundles,
+                                  const std::optional<std::string>& body, std::int64_t now);
+std::string failure_reason(const boost::system::error_code& ec);
+HistoryEntry sent_entry(const Device& device, const std::string& stanza_id, const std::string& body,
+                        const std::vector<std::string>& to, std::int64_t now);
+OutboxEntry outbox_entry(const std::string& origin_id, const xml::Element& stanza, const std::string& body,
+                         const std::vector<std::string>& to, std::int64_t now);
+// MULTIEND_TEST_FAILPOINT: dies as SIGKILL would at `where` (the exactly-once tests).
+void failpoint(std::string_view where);
+std::string list_devices(const std::vector<omemo::DeviceAddress>& v);
+
+}  // namespace multiend::client::detail
