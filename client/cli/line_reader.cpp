@@ -30,6 +30,11 @@ LineReader::Got LineReader::poll(InputLine& out) {
   return Got::line;
 }
 
+std::size_t LineReader::buffered_bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
 std::string LineReader::error() const {
   std::lock_guard lock(mu_);
   return error_;

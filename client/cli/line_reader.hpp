@@ -30,6 +30,8 @@ class LineReader {
 
   // Never blocks.
   Got poll(InputLine& out);
+  // What it holds now, in its own accounting (text + 64 per line): at most the bound.
+  std::size_t buffered_bytes() const;
   // A read error ends the input; this says which (empty if none).
   std::string error() const;
 
