@@ -21,6 +21,7 @@ OTHER_PKGS=(
   postgresql prosody lua-unbound openssl ca-certificates
   ejabberd                # deploy/testbed up --server ejabberd (ejabberd 23.01)
   docker-compose          # deploy/docker/check.sh: `docker-compose config` (no engine needed)
+  prometheus              # promtool: deploy/prometheus/check.sh (alert rules and their tests)
 )
 
 case "${1:-}" in

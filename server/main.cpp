@@ -9,6 +9,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "multiend/version.hpp"
 #include "server/component.hpp"
 #include "server/config.hpp"
 
@@ -56,6 +57,7 @@ Config load(const Flags& f) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Multiend archive component: OMEMO 2 device lists, bundles, archive, fan-out and MAM for an XMPP server"};
+  app.set_version_flag("--version", std::string("multiend-component ") + multiend::kVersion + " (" + multiend::kRevision + ")");
   Flags flags;
   add_options(app, flags);
   auto* run_cmd = app.add_subcommand("run", "serve (the default)");
@@ -67,6 +69,9 @@ int main(int argc, char** argv) {
              "MULTIEND_COMPONENT_SECRET or MULTIEND_COMPONENT_SECRET_FILE, MULTIEND_DATABASE_URL.");
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << e.what() << '\n';
+    return 0;
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -2,6 +2,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "server/process_metrics.hpp"
+
 namespace multiend::server {
 namespace {
 
@@ -50,6 +52,8 @@ Metrics::Metrics()
       db_pool_in_use(gauge(*registry_, "multiend_db_pool_in_use", "Database connections in use")),
       xmpp_connected(gauge(*registry_, "multiend_xmpp_connected", "1 while the component stream is authenticated")),
       inflight(gauge(*registry_, "multiend_inflight_stanzas", "Stanzas being handled")),
+      inflight_limit(gauge(*registry_, "multiend_inflight_stanzas_limit", "max_inflight: stanzas handled at once, at most")),
+      ready(gauge(*registry_, "multiend_ready", "1 when /readyz answers 200 (stream up, database answering), else 0")),
       stanzas_in_(prometheus::BuildCounter()
                       .Name("multiend_stanzas_in_total")
                       .Help("Stanzas received, by kind")
@@ -69,7 +73,9 @@ Metrics::Metrics()
 
 std::string Metrics::render() const {
   prometheus::TextSerializer s;
-  return s.Serialize(registry_->Collect());
+  std::string out = s.Serialize(registry_->Collect());
+  render_process_metrics(out);
+  return out;
 }
 
 }  // namespace multiend::server

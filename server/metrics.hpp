@@ -40,6 +40,8 @@ class Metrics {
   prometheus::Gauge& db_pool_in_use;
   prometheus::Gauge& xmpp_connected;
   prometheus::Gauge& inflight;
+  prometheus::Gauge& inflight_limit;  // max_inflight: alerts compare inflight with it
+  prometheus::Gauge& ready;           // what /readyz says, set at each scrape
 
   // The Prometheus text exposition of everything.
   std::string render() const;

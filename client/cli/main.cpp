@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "multiend/version.hpp"
 #include "client/app/errors.hpp"
 #include "client/cli/commands.hpp"
 #include "client/store/sqlite.hpp"
@@ -27,6 +28,7 @@ int fail(int code, const std::string& what) {
 
 int main(int argc, char** argv) {
   CLI::App app{"multiend: end-to-end encrypted messages on every device (OMEMO 2 over XMPP)"};
+  app.set_version_flag("--version", std::string("multiend ") + multiend::kVersion + " (" + multiend::kRevision + ")");
   app.require_subcommand(1);
   cli::Common common;
   std::string log_level = "warn";
@@ -125,6 +127,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << e.what() << '\n';
+    return 0;
   } catch (const CLI::ParseError& e) {
     return fail(1, e.what() + std::string(" (see --help)"));
   }

@@ -96,6 +96,7 @@ asio::awaitable<void> HealthServer::serve(asio::ip::tcp::socket socket) {
       } else if (target == "/metrics") {
         res.result(http::status::ok);
         res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        metrics_.ready.Set(ready_() ? 1 : 0);
         res.body() = metrics_.render();
       } else {
         res.result(http::status::not_found);

@@ -87,7 +87,9 @@ AccountLimits::Kind kind_of(const xml::Element& stanza) {
 }  // namespace
 
 Router::Router(ServiceContext ctx, ArchiveService& archive, PubsubService& pubsub, MamService& mam)
-    : ctx_(ctx), archive_(archive), pubsub_(pubsub), mam_(mam), limits_(limit_settings(ctx.config)) {}
+    : ctx_(ctx), archive_(archive), pubsub_(pubsub), mam_(mam), limits_(limit_settings(ctx.config)) {
+  ctx_.metrics.inflight_limit.Set(static_cast<double>(ctx.config.max_inflight));
+}
 
 void Router::dispatch(xml::Element stanza) {
   ctx_.metrics.stanza_in(stanza.name());

@@ -291,6 +291,36 @@ async def sc_device_flood(ctx: Ctx) -> None:
     ctx.note = f"all-bundles answer of 64 devices: {size} bytes"
 
 
+@scenario("process_metrics", timeout=30)
+async def sc_process_metrics(ctx: Ctx) -> None:
+    """/metrics carries the standard process_* figures (read from /proc at the scrape) and
+    multiend_build_info with the version --version prints."""
+    body = urllib.request.urlopen(f"http://{ctx.h.http_address}/metrics", timeout=5).read().decode()
+
+    def value(name: str) -> float:
+        m = re.search(rf"^{name} (\S+)$", body, re.M)
+        check(m is not None, f"{name} missing from /metrics")
+        return float(m.group(1))
+
+    pid = ctx.h.proc.pid
+    status = Path(f"/proc/{pid}/status").read_text()
+    vm_rss = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) * 1024
+    rss = value("process_resident_memory_bytes")
+    check(0.5 * vm_rss < rss < 2 * vm_rss, f"process_resident_memory_bytes {rss:.0f}, /proc says {vm_rss}")
+    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    check(abs(value("process_open_fds") - fds) <= 3, f"process_open_fds {value('process_open_fds')}, /proc has {fds}")
+    check(value("process_max_fds") >= 1024, "process_max_fds")
+    check(0 <= time.time() - value("process_start_time_seconds") < 3600, "process_start_time_seconds is not recent")
+    check(value("process_cpu_seconds_total") > 0, "process_cpu_seconds_total")
+    check(value("process_virtual_memory_bytes") >= rss, "process_virtual_memory_bytes")
+    out = subprocess.run([shlex.split(ctx.h.args.component_cmd)[0], "--version"], capture_output=True, text=True, timeout=10)
+    check(out.returncode == 0, f"--version exited {out.returncode}")
+    version = out.stdout.split()[1]
+    check(re.search(rf'^multiend_build_info\{{version="{re.escape(version)}",revision="[0-9a-f]+|unknown"\}} 1$', body, re.M)
+          is not None, f"multiend_build_info does not say version {version}")
+    ctx.note = f"RSS {rss / 2**20:.1f} MiB, {fds} fds"
+
+
 @scenario("subscription_flood", timeout=60)
 async def sc_subscription_flood(ctx: Ctx) -> None:
     """Device-list subscriptions are capped per subscriber account and per owner (test config 30 / 40)."""
