@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 
 #include "client/app/client.hpp"
 #include "client/app/errors.hpp"
@@ -31,7 +32,8 @@ struct InFlight {
   SendReport report;
   std::int64_t created = 0;
   Clock::time_point deadline, resend_at;
-  std::chrono::milliseconds quiet{3000}, wait_backoff{250};
+  std::chrono::milliseconds quiet{3000};
+  std::uint64_t seq = 0;  // send order: `wait`-ed messages go again oldest first
   bool replanned = false;
 };
 
@@ -67,6 +69,13 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
   std::map<std::string, InFlight> flight;  // by stanza id
   bool input_ended = false;
   std::optional<ClientError> stop;  // set: take no more input, finish what is in flight, throw it
+  // `wait` (a rate or in-flight limit, the component restarting) holds the whole window: nothing
+  // new goes out, and when the hold ends the messages told to wait go again oldest first (per
+  // message backoffs let new messages take the tokens and starve old ones past their deadline).
+  std::set<std::pair<std::uint64_t, std::string>> waiting;
+  Clock::time_point hold_until{};
+  auto hold_backoff = std::chrono::milliseconds(250);
+  std::uint64_t next_seq = 0;
   auto report_outcome = [&](const SendOutcome& o) {
     if (done) done(o);
   };
@@ -107,6 +116,7 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
     conn_.send(f.stanza);
     const auto now = Clock::now();
     f.resend_at = now + f.quiet;
+    f.seq = next_seq++;
     if (f.deadline == Clock::time_point{}) f.deadline = now + options_.timeout;
     flight.emplace(id, std::move(f));
   };
@@ -118,7 +128,8 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
       // 1. New messages while the window has room: planned, encrypted and put in the outbox
       //    in one transaction, then sent.
       std::vector<OutgoingMessage> batch;
-      while (!input_ended && !stop && flight.size() + batch.size() < window) {
+      const bool held = !waiting.empty() || Clock::now() < hold_until;
+      while (!held && !input_ended && !stop && flight.size() + batch.size() < window) {
         OutgoingMessage m;
         const Poll p = next(m);
         if (p == Poll::item) {
@@ -196,7 +207,17 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
       // 2. What is due: sent again after silence or a `wait`; past its deadline, left in the
       //    outbox for the next command.
       const auto now = Clock::now();
+      if (!waiting.empty() && now >= hold_until) {
+        for (const auto& [seq, id] : waiting) {
+          auto it = flight.find(id);
+          if (it == flight.end()) continue;
+          conn_.send(it->second.stanza);
+          it->second.resend_at = now + it->second.quiet;
+        }
+        waiting.clear();
+      }
       auto wake = now + (flight.empty() && options.live ? kIdlePing : std::chrono::seconds(1));
+      if (!waiting.empty()) wake = std::min(wake, hold_until);
       for (auto it = flight.begin(); it != flight.end();) {
         InFlight& f = it->second;
         if (now >= f.deadline) {
@@ -207,7 +228,7 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
           it = flight.erase(it);
           continue;
         }
-        if (now >= f.resend_at) {
+        if (now >= f.resend_at && !waiting.count({f.seq, it->first})) {
           conn_.send(f.stanza);
           f.quiet = std::min(f.quiet * 2, std::chrono::milliseconds(16000));
           f.resend_at = now + f.quiet;
@@ -256,16 +277,21 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
             device_.store().history().append(detail::sent_entry(device_, r->stanza_id, f.body, f.to, f.created));
             finished.push_back(outcome_of(f));
             ++progress.receipted;
+            waiting.erase({f.seq, it->first});
+            hold_backoff = std::chrono::milliseconds(250);
             flight.erase(it);
           } else if (auto b = component::parse_bounce(st, options_.component)) {
             auto it = flight.find(b->id);
             if (it == flight.end()) continue;
             InFlight& f = it->second;
             if (b->error.type == xmpp::ErrorType::wait) {
-              spdlog::info("the component says wait ({}); sending again in {} ms", b->error.condition,
-                           f.wait_backoff.count());
-              f.resend_at = Clock::now() + f.wait_backoff;
-              f.wait_backoff = std::min(f.wait_backoff * 2, std::chrono::milliseconds(4000));
+              if (waiting.empty() || Clock::now() >= hold_until) {
+                spdlog::info("the component says wait ({}); holding the window for {} ms", b->error.condition,
+                             hold_backoff.count());
+                hold_until = Clock::now() + hold_backoff;
+                hold_backoff = std::min(hold_backoff * 2, std::chrono::milliseconds(4000));
+              }
+              waiting.emplace(f.seq, it->first);
               continue;
             }
             if (!b->missing.empty() && !f.replanned) {

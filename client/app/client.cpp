@@ -191,6 +191,10 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
       spdlog::warn("ignored a forwarded message from {}: only {} forwards archived messages", from, options_.component);
     co_return;
   }
+  // Our own message coming back (fan-out goes to the sender's bare JID, for its other devices):
+  // its receipt put it in the history already, and a catch-up would find it in the archive if
+  // not. Holding it while a bulk send is under way would fill the deferred buffer with echoes.
+  if (conn_.jid() && fanout->message.attr("from").value_or("") == conn_.jid()->to_string()) co_return;
   if (catching_up_ || submitting_) {
     const std::size_t bytes = approx_bytes(stanza);
     if (deferred_bytes_ + bytes <= options_.max_deferred_bytes) {

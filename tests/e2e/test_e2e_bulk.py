@@ -12,6 +12,9 @@ ejabberd), PostgreSQL and the archive component (the harness of test_e2e.py).
   in the outbox, the next command sends it, and the reader gets each of those once, nothing else.
 * lines_ride_through_restarts: 3,000 lines while the component is killed and restarted twice:
   exit 0, every line receipted, each message read exactly once.
+* lines_under_rate_limit: the component allows 100 messages/s after a burst of 50; 2,000 lines
+  with 64 in flight all go through with a 10 s timeout (a `wait` holds the whole window and the
+  told-to-wait messages go again oldest first, so none starves past its deadline).
 * run_commands: `multiend run` takes JSON commands on stdin, answers each send with `sent` (its
   `ref` echoed) or `refused`, reports bad lines as `error` and goes on, and prints a message
   that arrives meanwhile; end of input ends it with exit 0.
@@ -146,6 +149,27 @@ def scenario_lines_ride_through_restarts(bed: Bed) -> None:
     check(not dup and len(got) == n, f"bob read {len(got)} distinct of {n}, duplicated: {dup[:5]}")
 
 
+def scenario_lines_under_rate_limit(bed: Bed) -> None:
+    a, b = pair(bed, "rate")
+    bed.restart_component(message_rate_per_account=100, message_burst_per_account=50)
+    try:
+        n = 2000
+        t0 = time.time()
+        out = a.run("send", "--to", b.jid, "--lines", "--timeout", "10", "--log-level", "info",
+                    stdin="".join(f"rated {i}\n" for i in range(n)), timeout=300)
+        took = time.time() - t0
+        check(sorted(o["line"] for o in out if o["type"] == "sent") == list(range(1, n + 1)),
+              f"{len(out)} lines answered of {n}")
+        check(outbox(a.state) == [], "the outbox is not empty")
+        # 1,950 past the burst at 100/s: about 20 s; far slower means the window was not paced.
+        check(took < 30, f"{n} messages took {took:.1f} s at 100/s")
+        bed.log(f"under a 100/s limit: {n} messages in {took:.1f} s")
+    finally:
+        bed.restart_component()
+    got = bodies_read(b, "rated ")
+    check(len(got) == 2000 and set(got.values()) == {1}, f"bob read {len(got)} distinct, counts {set(got.values())}")
+
+
 def scenario_run_commands(bed: Bed) -> None:
     a, b = pair(bed, "run")
     p = subprocess.Popen([str(bed.cli), "run", "--state", str(a.state)], stdin=subprocess.PIPE,
@@ -201,7 +225,7 @@ def scenario_run_commands(bed: Bed) -> None:
 
 
 SCENARIOS = [scenario_lines_in_a_window, scenario_lines_crash_keeps_outbox, scenario_lines_ride_through_restarts,
-             scenario_run_commands]
+             scenario_lines_under_rate_limit, scenario_run_commands]
 
 if __name__ == "__main__":
     sys.exit(test_e2e.run(SCENARIOS, __doc__))
