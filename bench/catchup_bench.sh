@@ -14,7 +14,7 @@
 # 4. carol sends N messages to dave (each encrypted for both of dave's devices);
 # 5. dave's device catches up, timed; the twomemo device catches up on the same N, timed;
 # 6. prints both rates and their ratio; writes JSON lines to $RESULTS.
-# Environment: MESSAGES=10000 BUILD=build RESULTS=$BUILD/bench-catchup.jsonl
+# Environment: MESSAGES=10000 BUILD=build RESULTS=$BUILD/bench-catchup.jsonl PERF=FILE (profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -59,7 +59,12 @@ peer sync >/dev/null
 echo "== carol sends $MESSAGES messages to dave's two devices"
 "$BENCH" fill "${ARGS[@]}" --messages "$MESSAGES" | tee -a "$RESULTS"
 echo "== dave catches up: Multiend (C++)"
-OURS=$("$BENCH" catchup "${ARGS[@]}")
+# PERF=FILE: record a CPU profile of our catch-up (perf record -g) into FILE.
+if [ -n "${PERF:-}" ]; then
+  OURS=$(perf record -q -g -o "$PERF" -- "$BENCH" catchup "${ARGS[@]}")
+else
+  OURS=$("$BENCH" catchup "${ARGS[@]}" 2>/tmp/pages.txt)
+fi
 echo "$OURS" | tee -a "$RESULTS"
 echo "== dave catches up: twomemo (python3-twomemo, same archive)"
 THEIRS=$(peer bench-catchup | tail -1)

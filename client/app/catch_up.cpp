@@ -6,6 +6,12 @@
 #include <algorithm>
 #include <set>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "client/app/client.hpp"
 #include "client/app/errors.hpp"
 
@@ -43,6 +49,40 @@ asio::awaitable<void> Client::refresh_device_lists(const std::vector<component::
   refreshed_lists_.insert(senders.begin(), senders.end());
 }
 
+// One MAM page request running beside the caller, so the next page streams in while the
+// current one is decrypted and committed (fsync). Shared with the coroutine that runs it: an
+// exception that ends the catch-up early leaves it to finish on its own.
+struct Client::PageFetch {
+  explicit PageFetch(const asio::any_io_executor& ex) : done_signal(ex) {}
+  std::string qid;  // of the attempt that was answered (a fresh one per attempt)
+  std::optional<xml::Element> reply;
+  std::exception_ptr error;
+  bool done = false;
+  asio::steady_timer done_signal;  // cancelled when done
+};
+
+asio::awaitable<void> Client::run_page_fetch(std::shared_ptr<PageFetch> fetch, std::optional<std::string> after) {
+  // A named function, not a temporary in the co_await: GCC 12 destroys such a temporary's
+  // captures twice (here a shared_ptr, which then freed the fetch under its owner).
+  const std::function<xml::Element()> make = [this, fetch, after] {
+    fetch->qid = new_id();  // results of an attempt that went unanswered are not this page's
+    return component::mam_query(options_.component, fetch->qid, after, component::kMamPageMax);
+  };
+  xml::Element reply = co_await request(make);
+  fetch->reply = std::move(reply);
+}
+
+std::shared_ptr<Client::PageFetch> Client::start_page_fetch(const asio::any_io_executor& ex,
+                                                           const std::optional<std::string>& after) {
+  auto fetch = std::make_shared<PageFetch>(ex);
+  asio::co_spawn(ex, run_page_fetch(fetch, after), [fetch](std::exception_ptr e) {
+    fetch->error = e;
+    fetch->done = true;
+    fetch->done_signal.cancel();
+  });
+  return fetch;
+}
+
 asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const ProgressSink& progress) {
   CatchUpReport report;
   std::optional<std::string> after = device_.store().history().last_stanza_id();
@@ -53,18 +93,24 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
   std::set<std::string> seen_lasts;  // a server sending us round in a cycle is caught here
   bool restarted = false;
   try {
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    std::shared_ptr<PageFetch> fetch = start_page_fetch(ex, after);
     for (;;) {
-      std::string qid;
-      xml::Element reply = co_await request([&] {
-        qid = new_id();  // results of an attempt that went unanswered are not this page's
-        return component::mam_query(options_.component, qid, after, component::kMamPageMax);
-      });
+      while (!fetch->done) {  // woken by cancel() when it is done
+        boost::system::error_code ec;
+        fetch->done_signal.expires_after(std::chrono::hours(1));
+        co_await fetch->done_signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (fetch->error) std::rethrow_exception(fetch->error);
+      xml::Element reply = std::move(*fetch->reply);
+      const std::string qid = fetch->qid;
       if (auto err = component::iq_error(reply)) {
         if (err->condition == "item-not-found" && after && !restarted) {
           restarted = true;
           // Our position expired from the archive (retention): read what is left from the start.
           spdlog::info("archive position {} is gone; catching up from the oldest message", *after);
           after.reset();
+          fetch = start_page_fetch(ex, after);
           continue;
         }
         throw ClientError(ErrorKind::refused, "archive query refused: " + err->condition);
@@ -94,6 +140,9 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
       }
       if (!fin->complete && page.empty())
         throw ClientError(ErrorKind::refused, "archive query made no progress (an empty page, not complete)");
+      // The next page is asked for now and streams in while this one is decrypted and stored.
+      const bool last_page = fin->complete || !fin->last;
+      if (!last_page) fetch = start_page_fetch(ex, fin->last);
       co_await refresh_device_lists(page);
       std::vector<HistoryEntry> shown;
       {
@@ -114,7 +163,7 @@ asio::awaitable<CatchUpReport> Client::catch_up(const MessageSink& sink, const P
       if (sink)
         for (const auto& e : shown) sink(e);
       if (progress) progress(report.fetched);
-      if (fin->complete || !fin->last) break;
+      if (last_page) break;
       after = fin->last;
     }
   } catch (...) {

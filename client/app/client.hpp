@@ -132,6 +132,10 @@ class Client {
   // The same, building each attempt anew (a MAM query needs a fresh queryid per attempt).
   asio::awaitable<xml::Element> request(const std::function<xml::Element()>& make);
   static constexpr std::chrono::seconds kFirstResendAfter{4};
+  // A MAM page asked for ahead of time (catch_up.cpp).
+  struct PageFetch;
+  std::shared_ptr<PageFetch> start_page_fetch(const asio::any_io_executor& ex, const std::optional<std::string>& after);
+  asio::awaitable<void> run_page_fetch(std::shared_ptr<PageFetch> fetch, std::optional<std::string> after);
   asio::awaitable<void> publish_bundle();
   asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> fetch_bundles(const std::string& bare_jid,
                                                                         const std::vector<std::uint32_t>& devices);

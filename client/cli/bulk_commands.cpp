@@ -118,6 +118,15 @@ void cmd_send_lines(const Common& c, const SendArgs& a) {
       return Poll::item;
     }
   };
+  // Named, not temporaries in the co_await below (GCC 12 mis-destroys those).
+  const OutcomeSink print_outcome = [](const SendOutcome& out) {
+    auto j = outcome_json(out);
+    if (j.contains("ref")) {  // send --lines names the input line
+      j["line"] = j["ref"];
+      j.erase("ref");
+    }
+    emit(j);
+  };
   BulkOptions options;
   options.window = a.window;
   options.stop_on_refusal = true;
@@ -126,17 +135,7 @@ void cmd_send_lines(const Common& c, const SendArgs& a) {
              [&](Client& client) -> asio::awaitable<void> {
                co_await start(client);
                co_await client.catch_up({}, {});
-               co_await client.send_many(
-                   source,
-                   [](const SendOutcome& out) {
-                     auto j = outcome_json(out);
-                     if (j.contains("ref")) {  // send --lines names the input line
-                       j["line"] = j["ref"];
-                       j.erase("ref");
-                     }
-                     emit(j);
-                   },
-                   {}, options);
+               co_await client.send_many(source, print_outcome, {}, options);
              });
   if (input_error) throw *input_error;
 }
@@ -169,6 +168,8 @@ void cmd_run(const Common& c, std::size_t window) {
       return Poll::item;
     }
   };
+  const OutcomeSink print_outcome = [](const SendOutcome& out) { emit(outcome_json(out)); };
+  const MessageSink incoming = print_message;
   BulkOptions options;
   options.window = window;
   options.stop_on_refusal = false;
@@ -177,11 +178,10 @@ void cmd_run(const Common& c, std::size_t window) {
   run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
              [&](Client& client) -> asio::awaitable<void> {
                co_await start(client);
-               co_await client.catch_up(print_message, {});
+               co_await client.catch_up(incoming, {});
                client.announce();  // fan-out reaches this resource from here on
                emit({{"type", "ready"}, {"jid", o->device->jid()}, {"device", o->device->device_id()}});
-               co_await client.send_many(
-                   source, [](const SendOutcome& out) { emit(outcome_json(out)); }, print_message, options);
+               co_await client.send_many(source, print_outcome, incoming, options);
              });
 }
 
