@@ -18,7 +18,9 @@ namespace multiend::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxWindow = 1000;
+// At most 400 awaiting receipts: with `run`'s echo that is 800 stanzas, below the connection's
+// 1,000 queued before it stops reading (a request's answer behind them would never be read).
+constexpr std::size_t kMaxWindow = 400;
 constexpr std::size_t kReceiptBatch = 256;       // stanzas handled per commit, at most
 constexpr auto kInputPoll = std::chrono::milliseconds(10);  // how soon new input is seen
 constexpr auto kIdlePing = std::chrono::seconds(60);        // `run` idle: is the link alive?
@@ -220,7 +222,8 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
       if (!waiting.empty()) wake = std::min(wake, hold_until);
       for (auto it = flight.begin(); it != flight.end();) {
         InFlight& f = it->second;
-        if (now >= f.deadline) {
+        // Not while answers wait unread: a receipt may be among them.
+        if (now >= f.deadline && conn_.queued_stanzas() == 0) {
           stop = ClientError(ErrorKind::connection,
                              "no receipt from " + options_.component + " within " +
                                  std::to_string(options_.timeout.count()) +
@@ -240,7 +243,12 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
       if (!input_ended && !stop && flight.size() < window) wake = std::min(wake, now + kInputPoll);
       if (flight.empty() && submitting_) {
         submitting_ = false;  // nothing awaits a receipt: fan-out is shown as it comes
-        co_await drain_deferred(incoming);
+        try {
+          co_await drain_deferred(incoming);
+        } catch (const ClientError& e) {
+          if (e.kind() == ErrorKind::connection) throw;
+          spdlog::warn("reading what arrived meanwhile: {}", e.what());  // read next time
+        }
         submitting_ = true;
       }
 
@@ -321,8 +329,17 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
       if (options.progress && !finished.empty()) options.progress(progress);
       for (const auto& st : other) co_await handle_unsolicited(st, incoming);
       for (auto& f : again) {
-        auto plan = co_await plan_recipients(users_of(f.to), false);
-        if (auto why = unreachable(f.to, plan)) {
+        const std::vector<std::string> users = users_of(f.to);  // named: no temporaries in co_await
+        std::optional<Plan> plan;
+        std::optional<std::string> why;
+        try {
+          plan = co_await plan_recipients(users, false);
+        } catch (const ClientError& e) {
+          if (e.kind() == ErrorKind::connection) throw;
+          why = e.what();
+        }
+        if (!why) why = unreachable(f.to, *plan);
+        if (why) {
           device_.store().outbox().remove(f.origin_id);
           ++progress.refused;
           report_outcome(refusal(f.ref, f.to, *why));
@@ -331,7 +348,7 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
         }
         {
           auto tx = device_.store().begin();
-          seal(f, plan);
+          seal(f, *plan);
           tx.commit();
         }
         f.report.resent = true;

@@ -18,6 +18,7 @@ namespace {
 
 constexpr std::size_t kMaxCommandLine = 2 * kMaxBody;     // JSON escaping can double a body
 constexpr std::size_t kInputBufferBytes = 4 * 1024 * 1024;  // stdin read ahead, at most
+constexpr int kMaxSkippedPerPoll = 1000;
 
 // "N sent, M awaiting receipts" on stderr, twice a second, when stderr is a terminal.
 class ProgressLine {
@@ -81,7 +82,8 @@ std::optional<std::string> parse_command(const std::string& text, OutgoingMessag
   }
   m.ref.clear();
   if (s.contains("ref")) {
-    if (!s["ref"].is_primitive()) return "send: 'ref' must be a string, a number or a boolean";
+    if (!s["ref"].is_string() && !s["ref"].is_number() && !s["ref"].is_boolean())
+      return "send: 'ref' must be a string, a number or a boolean";
     m.ref = s["ref"].dump();
   }
   return std::nullopt;
@@ -97,7 +99,8 @@ void cmd_send_lines(const Common& c, const SendArgs& a) {
   ProgressLine bar;
   OutgoingSource source = [&](OutgoingMessage& m) {
     InputLine line;
-    for (;;) {
+    // Skipped lines are bounded per call, so a flood of them does not keep the connection unserved.
+    for (int skipped = 0; skipped < kMaxSkippedPerPoll; ++skipped) {
       switch (reader.poll(line)) {
         case LineReader::Got::nothing_yet:
           return Poll::empty;
@@ -117,6 +120,7 @@ void cmd_send_lines(const Common& c, const SendArgs& a) {
       m.ref = std::to_string(line.number);
       return Poll::item;
     }
+    return Poll::empty;
   };
   // Named, not temporaries in the co_await below (GCC 12 mis-destroys those).
   const OutcomeSink print_outcome = [](const SendOutcome& out) {
@@ -146,7 +150,8 @@ void cmd_run(const Common& c, std::size_t window) {
   ProgressLine bar;
   OutgoingSource source = [&](OutgoingMessage& m) {
     InputLine line;
-    for (;;) {
+    // Skipped lines are bounded per call, so a flood of them does not keep the connection unserved.
+    for (int skipped = 0; skipped < kMaxSkippedPerPoll; ++skipped) {
       switch (reader.poll(line)) {
         case LineReader::Got::nothing_yet:
           return Poll::empty;
@@ -167,6 +172,7 @@ void cmd_run(const Common& c, std::size_t window) {
       }
       return Poll::item;
     }
+    return Poll::empty;
   };
   const OutcomeSink print_outcome = [](const SendOutcome& out) { emit(outcome_json(out)); };
   const MessageSink incoming = print_message;

@@ -65,14 +65,14 @@ int main(int argc, char** argv) {
   send_cmd->add_option("--body", send.body, "the text (visible to other local users in the process list)");
   send_cmd->add_option("--body-file", send.body_file, "read the text from this file (private, like stdin)");
   send_cmd->add_flag("--lines", send.lines, "one message per stdin line, over one connection");
-  send_cmd->add_option("--window", send.window, "--lines: messages awaiting receipts at once (1-1000)")
-      ->check(CLI::Range(1, 1000));
+  send_cmd->add_option("--window", send.window, "--lines: messages awaiting receipts at once (1-400)")
+      ->check(CLI::Range(1, 400));
 
   std::size_t run_window = 64;
   auto* run_cmd = app.add_subcommand("run", "read JSON commands on stdin ({\"send\":{\"to\":[…],\"body\":…}}), print JSON lines, show messages as they arrive");
   add_common(run_cmd);
   add_password(run_cmd);
-  run_cmd->add_option("--window", run_window, "messages awaiting receipts at once (1-1000)")->check(CLI::Range(1, 1000));
+  run_cmd->add_option("--window", run_window, "messages awaiting receipts at once (1-400)")->check(CLI::Range(1, 400));
 
   auto* sync_cmd = app.add_subcommand("sync", "catch up from the archive and exit");
   add_common(sync_cmd);

@@ -199,6 +199,8 @@ def scenario_run_commands(bed: Bed) -> None:
         check(next_line("error")["line"] == 2, f"error line: {lines[-1]}")
         p.stdin.write(json.dumps({"send": {"to": b.jid, "body": "x", "colour": "red"}}) + "\n")
         check("unknown field" in next_line("error")["error"], f"error line: {lines[-1]}")
+        p.stdin.write(json.dumps({"send": {"to": b.jid, "body": "x", "ref": None}}) + "\n")
+        check("'ref' must be" in next_line("error")["error"], f"error line: {lines[-1]}")
         p.stdin.write(json.dumps({"send": {"to": ["nobody@" + bed.env.user_domain], "body": "lost", "ref": "r3"}}) + "\n")
         refused = next_line("refused")
         check(refused["ref"] == "r3" and "nobody@" in refused["error"], f"refused line: {refused}")
