@@ -163,7 +163,7 @@ say "write benchmarks run with: $WRITE_SETTINGS"
 
 # ---------------------------------------------------------------------------------------------
 # schema
-"$COMPONENT" --database-url "$DB" migrate >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; die "migrate"; }
+MULTIEND_DATABASE_URL="$DB" "$COMPONENT" migrate >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; die "migrate"; }
 psql_db -c "CREATE SCHEMA bench_baseline"
 MULTIEND_DATABASE_URL="$DB?options=-csearch_path%3Dbench_baseline" "$COMPONENT" migrate >>"$WORK/migrate.log" 2>&1 \
   || { cat "$WORK/migrate.log" >&2; die "migrate (bench_baseline)"; }
@@ -182,6 +182,7 @@ start_pair() {
   for _ in $(seq 1 100); do [ -s "$WORK/$name.port" ] && break; kill -0 "$GEN_PID" 2>/dev/null || break; sleep 0.1; done
   [ -s "$WORK/$name.port" ] || { cat "$WORK/$name-generator.log" >&2; die "component_load did not start"; }
   ( umask 077; : >"$WORK/$name-config.json" )  # it may hold the database password
+  ( umask 077; : >"$WORK/$name-config.json" )  # it holds the database password: the component wants it private
   cat >"$WORK/$name-config.json" <<EOF
 {"xmpp_host": "127.0.0.1", "component_port": $(cat "$WORK/$name.port"), "component_domain": "$MULTIEND_COMPONENT_DOMAIN",
  "user_domain": "$MULTIEND_USER_DOMAIN", "database_url": "$DB", "http_address": "127.0.0.1:$HTTP_PORT",
@@ -190,6 +191,9 @@ EOF
   "$COMPONENT" --config "$WORK/$name-config.json" >"$WORK/$name-component.log" 2>&1 &
   COMP_PID=$!
   echo "$COMP_PID" >"$WORK/$name.pid.tmp" && mv "$WORK/$name.pid.tmp" "$WORK/$name.pid"
+  # PERF=PREFIX: a CPU profile of the component in this round, PREFIX.<round> (perf record -g).
+  PERF_PID=""
+  if [ -n "${PERF:-}" ]; then perf record -q -g -p "$COMP_PID" -o "$PERF.$name" 2>/dev/null & PERF_PID=$!; fi
 }
 
 # Waits for the generator, then stops the component (SIGTERM: it drains and flushes its marks).
@@ -197,6 +201,7 @@ finish_pair() {
   local name=$1 rc=0
   wait "$GEN_PID" || rc=$?
   GEN_PID=""
+  if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""; fi
   curl -s "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/$name-metrics.txt" 2>/dev/null || true
   stop_pid "$COMP_PID" 20
   wait "$COMP_PID" 2>/dev/null || true

@@ -11,7 +11,7 @@ namespace {
 template <class Key>
 Result<Key> decode_key(const xml::Element* e) {
   if (!e) return Errc::bad_element;
-  auto raw = crypto::base64_decode(e->text(), Key::size());
+  auto raw = crypto::base64_decode_public(e->text(), Key::size());
   if (!raw) return raw.error();
   if (raw->size() != Key::size()) return Errc::bad_key;
   return Key::from(*raw);

@@ -77,7 +77,7 @@ Result<EncryptedMessage> encrypted_from_xml(const xml::Element& e) {
       if (!rid) return rid.error();
       auto kex = parse_bool(key->attr("kex"));
       if (!kex) return kex.error();
-      auto data = crypto::base64_decode(key->text(), kMaxKeyElementBytes);
+      auto data = crypto::base64_decode_public(key->text(), kMaxKeyElementBytes);
       if (!data) return data.error();
       g.keys.push_back({*rid, *kex, std::move(*data)});
     }
@@ -85,7 +85,7 @@ Result<EncryptedMessage> encrypted_from_xml(const xml::Element& e) {
   }
   if (m.groups.empty()) return Errc::bad_element;
   if (const xml::Element* payload = e.child("payload")) {
-    auto data = crypto::base64_decode(payload->text(), kMaxPayloadBytes);
+    auto data = crypto::base64_decode_public(payload->text(), kMaxPayloadBytes);
     if (!data) return data.error();
     if (data->empty()) return Errc::bad_element;
     m.payload = std::move(*data);

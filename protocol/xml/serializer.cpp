@@ -1,5 +1,7 @@
 #include "protocol/xml/serializer.hpp"
 
+#include <array>
+
 #include "protocol/utf8.hpp"
 
 #include <algorithm>
@@ -21,9 +23,29 @@ std::size_t valid_multibyte(std::string_view s, std::size_t i) {
 
 // Escapes s into out. In attribute values quotes and whitespace other than space are
 // escaped too: attribute-value normalization would otherwise turn tab/LF into spaces.
+// Bytes copied as they are: printable ASCII that needs no reference (in attributes, no quotes
+// either). Runs of them (base64 payloads are nothing else) are appended at once.
+constexpr std::array<bool, 256> plain_table(bool attribute) {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[c] = c != '&' && c != '<' && c != '>' && c != 0x7f;
+  t[0x7f] = true;
+  if (attribute) t['"'] = t['\''] = false;
+  return t;
+}
+constexpr auto kPlainText = plain_table(false);
+constexpr auto kPlainAttr = plain_table(true);
+
 void escape(std::string_view s, std::string& out, bool attribute) {
   out.reserve(out.size() + s.size());
+  const auto& plain = attribute ? kPlainAttr : kPlainText;
   for (std::size_t i = 0; i < s.size();) {
+    std::size_t j = i;
+    while (j < s.size() && plain[static_cast<unsigned char>(s[j])]) ++j;
+    if (j > i) {
+      out.append(s.data() + i, j - i);
+      i = j;
+      continue;
+    }
     const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
     if (u >= 0x80) {
