@@ -87,11 +87,16 @@ void write_attr(std::string& out, std::string_view name, std::string_view value)
   out += '\'';
 }
 
-void write(const Element& e, std::string& out, std::string_view parent_ns) {
+struct Rename {
+  std::string_view from, to;
+};
+
+void write(const Element& e, std::string& out, std::string_view parent_ns, const Rename* rename) {
+  const std::string_view ns = rename && e.ns() == rename->from ? rename->to : std::string_view(e.ns());
   // The XML namespace may not be the default namespace; it always has the prefix xml.
-  const bool xml_prefixed = e.ns() == kXmlNs;
+  const bool xml_prefixed = ns == kXmlNs;
   const std::string qname = xml_prefixed ? "xml:" + e.name() : e.name();
-  const std::string_view default_ns = xml_prefixed ? parent_ns : std::string_view(e.ns());
+  const std::string_view default_ns = xml_prefixed ? parent_ns : ns;
   out += '<';
   out += qname;
   if (default_ns != parent_ns) write_attr(out, "xmlns", default_ns);
@@ -122,7 +127,7 @@ void write(const Element& e, std::string& out, std::string_view parent_ns) {
   out += '>';
   for (const Element::Node& n : e.nodes()) {
     if (n.is_element())
-      write(*n.element(), out, default_ns);
+      write(*n.element(), out, default_ns, rename);
     else
       escape(n.text(), out, false);
   }
@@ -140,7 +145,14 @@ std::string serialize(const Element& element) {
 }
 
 void serialize_to(const Element& element, std::string& out, std::string_view parent_ns) {
-  write(element, out, parent_ns);
+  write(element, out, parent_ns, nullptr);
+}
+
+std::string serialize_renamed(const Element& element, std::string_view from_ns, std::string_view to_ns) {
+  const Rename rename{from_ns, to_ns};
+  std::string out;
+  write(element, out, {}, &rename);
+  return out;
 }
 
 }  // namespace multiend::xml

@@ -24,4 +24,8 @@ std::string serialize(const Element& element);
 // that already declared 'jabber:client'), so a stanza does not repeat it.
 void serialize_to(const Element& element, std::string& out, std::string_view parent_ns);
 
+// serialize() of the element with every element namespace `from_ns` written as `to_ns`
+// (a component stanza stored as the client stanza it is), without copying the tree.
+std::string serialize_renamed(const Element& element, std::string_view from_ns, std::string_view to_ns);
+
 }  // namespace multiend::xml

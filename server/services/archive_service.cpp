@@ -60,8 +60,7 @@ asio::awaitable<void> ArchiveService::handle_message(xml::Element stanza) {
     co_return;
   }
   // The stored and forwarded copy is the stanza as a client would see it.
-  xml::Element inner = xmpp::rename_namespace(stanza, xmpp::kComponentNs, xmpp::kClientNs);
-  std::string stored = xml::serialize(inner);
+  std::string stored = xml::serialize_renamed(stanza, xmpp::kComponentNs, xmpp::kClientNs);
   if (stored.size() > cfg.max_stanza_bytes) {
     reject(error(xmpp::ErrorType::modify, "not-acceptable", "stanza exceeds " + std::to_string(cfg.max_stanza_bytes) + " bytes"));
     co_return;

@@ -151,3 +151,33 @@ TEST_CASE("a stored element spliced into a wrapper reads back as the tree would 
   std::string none;
   CHECK_THROWS_AS(multiend::xml::serialize_spliced(Element("x"), stored, none, ""), std::invalid_argument);
 }
+
+// The archive stores a component stanza as the client stanza it is: serialize_renamed must
+// write exactly what copying the tree with the namespace renamed and serialising would.
+static Element renamed_copy(const Element& e, std::string_view from, std::string_view to) {
+  Element out(e.name(), e.ns() == from ? std::string(to) : e.ns());
+  for (const auto& [name, value] : e.attrs()) out.set_attr(name, value);
+  for (const Element::Node& n : e.nodes()) {
+    if (n.is_element())
+      out.add_child(renamed_copy(*n.element(), from, to));
+    else
+      out.add_text(n.text());
+  }
+  return out;
+}
+
+TEST_CASE("serialize_renamed writes the renamed tree without copying it") {
+  const char* from = "jabber:component:accept";
+  const char* to = "jabber:client";
+  for (const char* xml : {
+           "<message xmlns='jabber:component:accept' from='a@b/c' to='x' id='1'><body>hi &amp; &lt;you&gt;</body></message>",
+           "<message xmlns='jabber:component:accept' type='chat'><encrypted xmlns='urn:xmpp:omemo:2'><header sid='5'>"
+           "<keys jid='b@x'><key rid='7' kex='true'>AAAA</key></keys></header><payload>QUJD</payload></encrypted>"
+           "<origin-id xmlns='urn:xmpp:sid:0' id='o'/><x xmlns='jabber:component:accept'><y/></x></message>",
+           "<message xmlns='jabber:component:accept' xml:lang='en'><body xml:lang='de'>x</body>"
+           "<thing xmlns='other' xmlns:p='urn:p' p:attr='v'><inner xmlns='jabber:component:accept'/></thing></message>",
+           "<iq xmlns='other'/>"}) {
+    const Element e = parse(xml);
+    CHECK(multiend::xml::serialize_renamed(e, from, to) == serialize(renamed_copy(e, from, to)));
+  }
+}
