@@ -203,6 +203,8 @@ finish_pair() {
   GEN_PID=""
   if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""; fi
   curl -s "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/$name-metrics.txt" 2>/dev/null || true
+  # Peak resident memory of the component in this phase (VmHWM), beside /metrics' current figure.
+  awk '/^VmHWM/ {print $2 * 1024}' "/proc/$COMP_PID/status" >"$WORK/$name-hwm.txt" 2>/dev/null || true
   stop_pid "$COMP_PID" 20
   wait "$COMP_PID" 2>/dev/null || true
   COMP_PID=""
@@ -353,6 +355,21 @@ print(f"  PostgreSQL CPU µs per message in the baselines (per round): INSERT {b
 print(f"  max gap between two receipts (per round): {', '.join(str(r['max_gap_between_receipts_ms']) for r in ld['rounds'])} ms")
 if gc:
     print(f"  group commit (median round): {gc['commits']:.0f} commits, mean batch {gc['mean_batch']:.1f}, mean write {gc['mean_write_ms']:.1f} ms")
+def memory(name):
+    rss = hwm = None
+    p = os.path.join(w, f"{name}-metrics.txt")
+    if os.path.exists(p):
+        for line in open(p):
+            if line.startswith("process_resident_memory_bytes "):
+                rss = float(line.split()[1]) / 2**20
+    p = os.path.join(w, f"{name}-hwm.txt")
+    if os.path.exists(p) and open(p).read().strip():
+        hwm = int(open(p).read().strip()) / 2**20
+    return rss, hwm
+for name, label in (("load", "write bench"), ("mam", "MAM bench")):
+    rss, hwm = memory(name)
+    if rss is not None or hwm is not None:
+        print(f"  component resident memory, {label}: at the end {rss or 0:.1f} MiB (/metrics), peak {hwm or 0:.1f} MiB (VmHWM)")
 c = ld["checks"]
 bad = {k: v for k, v in c.items() if k not in ("messages_sent", "timed_out") and v}
 print(f"  checks: {c['messages_sent']:,} messages sent; errors {sum(ld['errors']['by_condition'].values())}; "
