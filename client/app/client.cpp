@@ -15,15 +15,12 @@
 #include "protocol/xmpp/namespaces.hpp"
 
 namespace multiend::client {
-namespace {
 
 std::string describe(const xmpp::StanzaError& e) {
   std::string s = std::string(xmpp::error_type_name(e.type)) + "/" + e.condition;
   if (!e.text.empty()) s += " (" + e.text.substr(0, 200) + ")";
   return s;
 }
-
-}  // namespace
 
 std::size_t approx_bytes(const xml::Element& e) {
   std::size_t n = 64 + e.name().size() + e.ns().size();
@@ -128,7 +125,7 @@ asio::awaitable<bool> Client::register_and_maintain() {
 }
 
 asio::awaitable<omemo::DeviceList> Client::fetch_device_list(const std::string& bare_jid) {
-  auto reply = co_await request(component::get_device_list(component::node_jid(bare_jid, options_.component)));
+  auto reply = co_await request(component::get_device_list(co_await node_of(bare_jid)));
   auto list = component::parse_device_list_reply(reply);
   if (!list) {
     if (auto err = component::iq_error(reply))
@@ -143,7 +140,7 @@ asio::awaitable<omemo::DeviceList> Client::fetch_device_list(const std::string& 
 
 asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> Client::fetch_bundles(
     const std::string& bare_jid, const std::vector<std::uint32_t>& devices) {
-  auto reply = co_await request(component::get_bundles(component::node_jid(bare_jid, options_.component), devices));
+  auto reply = co_await request(component::get_bundles(co_await node_of(bare_jid), devices));
   auto parsed = component::parse_bundles_reply(reply);
   if (!parsed) {
     spdlog::warn("bundles of {}: unusable reply", bare_jid);
@@ -154,7 +151,7 @@ asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> Client::fetch_bundles(
 }
 
 asio::awaitable<std::map<std::uint32_t, crypto::Ed25519Public>> Client::fetch_identities(const std::string& bare_jid) {
-  auto reply = co_await request(component::get_identities(component::node_jid(bare_jid, options_.component)));
+  auto reply = co_await request(component::get_identities(co_await node_of(bare_jid)));
   co_return component::parse_identities(reply);
 }
 

@@ -44,6 +44,9 @@ struct CatchUpReport {
 // What holding a stanza costs, roughly: its names, attributes and text (bounds in bytes).
 std::size_t approx_bytes(const xml::Element& e);
 
+// "cancel/item-not-found (text)": a stanza error in one line.
+std::string describe(const xmpp::StanzaError& e);
+
 // "Bob@Example.org/x" → "bob@example.org"; ClientError(usage) for anything but a user's JID.
 std::string user_bare_jid(const std::string& jid);
 
@@ -137,6 +140,22 @@ class Client {
   std::shared_ptr<PageFetch> start_page_fetch(const asio::any_io_executor& ex, const std::optional<std::string>& after);
   asio::awaitable<void> run_page_fetch(std::shared_ptr<PageFetch> fetch, std::optional<std::string> after);
   asio::awaitable<void> publish_bundle();
+  // Where a user's OMEMO 2 nodes live (archive_directory.cpp): the configured component for
+  // our own domain; for another domain the item of its disco#items whose disco#info has
+  // urn:multiend:archive:0, looked up once per process. `looked_at` says what was asked.
+  struct ArchiveLookup {
+    std::optional<std::string> archive;
+    std::string looked_at;
+  };
+  asio::awaitable<ArchiveLookup> archive_of_domain(const std::string& domain);
+  // The JID of `bare_jid`'s node at its domain's archive; ClientError(refused) naming what was
+  // looked at when that domain has none.
+  asio::awaitable<std::string> node_of(const std::string& bare_jid);
+  // Sending reaches only users of our own domain: the component archives and fans out for its
+  // domain, and OMEMO by PEP is not built. Anyone else is ClientError(refused), before a prekey
+  // of anyone is claimed or a key recorded.
+  asio::awaitable<void> require_deliverable(const std::string& bare_jid);
+  std::map<std::string, ArchiveLookup> archives_;
   asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> fetch_bundles(const std::string& bare_jid,
                                                                         const std::vector<std::uint32_t>& devices);
   // Who gets keys: every usable device of the users, our own other devices included.

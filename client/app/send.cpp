@@ -98,6 +98,7 @@ using detail::sent_entry;
 asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::string>& users, bool reuse_lists) {
   Plan plan;
   auto& trust = device_.store().trust();
+  for (const std::string& user : users) co_await require_deliverable(user);
   for (const std::string& user : users) {
     std::optional<omemo::DeviceList> stored;
     if (auto it = lists_fetched_.find(user);
@@ -366,6 +367,7 @@ asio::awaitable<std::string> Client::reset_session(const std::string& bare_jid, 
   if (device_.store().trust().trust_of(bare_jid, device) == Trust::distrusted)
     throw ClientError(ErrorKind::refused, "device " + std::to_string(device) + " of " + bare_jid +
                                               " is distrusted; trust it first if a session is wanted");
+  co_await require_deliverable(bare_jid);
   auto list = co_await fetch_device_list(bare_jid);
   if (!list.contains(device))
     throw ClientError(ErrorKind::refused, "device " + std::to_string(device) + " is not on the device list of " + bare_jid);

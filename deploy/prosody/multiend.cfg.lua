@@ -7,6 +7,9 @@
 --   MULTIEND_USER_DOMAIN          VirtualHost name                  (localhost)
 --   MULTIEND_COMPONENT_DOMAIN     external component name           (archive.localhost)
 --   MULTIEND_COMPONENT_SECRET     XEP-0114 handshake secret         (required: no default)
+--   MULTIEND_OTHER_DOMAIN         a second VirtualHost, and         (none)
+--   MULTIEND_OTHER_COMPONENT_DOMAIN  its component (same secret)    (none; tests: contacts on
+--                                                                    another domain)
 --   MULTIEND_BIND_ADDRESS         interface for c2s and component   (127.0.0.1)
 --   MULTIEND_C2S_PORT             c2s port, STARTTLS required       (5222)
 --   MULTIEND_COMPONENT_PORT       component port                    (5347)
@@ -75,3 +78,15 @@ VirtualHost (user_domain)
 
 Component (component_domain)
 	component_secret = env("MULTIEND_COMPONENT_SECRET", nil)
+
+-- Tests: a second user domain on the same server (no s2s needed) and its component route.
+local other_domain = env("MULTIEND_OTHER_DOMAIN", nil)
+local other_component = env("MULTIEND_OTHER_COMPONENT_DOMAIN", nil)
+if other_domain then
+	VirtualHost (other_domain)
+		ssl = { certificate = cert; key = key; }
+	if other_component then
+		Component (other_component)
+			component_secret = env("MULTIEND_COMPONENT_SECRET", nil)
+	end
+end

@@ -52,9 +52,11 @@ def check(cond: bool, what: str) -> None:
 class Cli:
     """One device: a state file driven through the CLI."""
 
-    def __init__(self, bed: "Bed", name: str, user: str) -> None:
+    def __init__(self, bed: "Bed", name: str, user: str, domain: Optional[str] = None,
+                 component: Optional[str] = None) -> None:
         self.bed, self.name, self.user = bed, name, user
-        self.jid = f"{user}@{bed.env.user_domain}"
+        self.jid = f"{user}@{domain or bed.env.user_domain}"
+        self.component = component or bed.env.component_domain
         self.state = bed.work / f"{name}.db"
         self.device: Optional[int] = None
 
@@ -75,7 +77,7 @@ class Cli:
     def init(self, **kw: Any) -> Dict[str, Any]:
         args = ["init", "--jid", self.jid, "--password-file", str(self.bed.password_file(self.user)),
                 "--server", f"{self.bed.env.host}:{self.bed.env.c2s_port}", "--ca-file", self.bed.env.ca_file,
-                "--component", self.bed.env.component_domain, "--label", self.name]
+                "--component", self.component, "--label", self.name]
         out = self.run(*args)
         check(len(out) == 1 and out[0]["type"] == "device", f"init printed {out}")
         self.device = out[0]["device"]
@@ -639,6 +641,52 @@ def scenario_bad_input(bed: Bed) -> None:
     a.run("history", "--limit", "0", expect=1)
 
 
+def scenario_contact_on_another_domain(bed: Bed) -> None:
+    """bob@elsewhere.test is not our bob@localhost. With no archive on elsewhere.test, a send to
+    him is exit 3 naming what was looked at; once elsewhere.test has its own archive, his devices
+    are read there. Sending to him is refused (delivery across domains is not built yet). Either
+    way none of the local bob's prekeys is claimed and nothing is archived."""
+    other = bed.env.raw.get("MULTIEND_OTHER_DOMAIN")
+    if not other:
+        bed.log("skipped: this testbed has no second domain (Prosody only)")
+        return
+    remote = f"bob@{other}"
+    a = Cli(bed, "alice-x1", "alice")
+    local_bob = Cli(bed, "bob-x1", "bob")
+    a.init()
+    local_bob.init()
+
+    def claimed_here() -> str:
+        return bed.psql("SELECT count(*) FROM prekeys WHERE owner = 'bob@localhost' AND claimed_by IS NOT NULL").strip()
+
+    def archived() -> str:
+        return bed.psql("SELECT count(*) FROM messages").strip()
+
+    before = (claimed_here(), archived())
+    a.send([remote], "for the other bob", expect=3)
+    # Prosody lists the route of the component that is not running and answers for it with wait
+    check(other in a.last_error and "no OMEMO device" in a.last_error and "unreachable" in a.last_error, a.last_error)
+    a.run("devices", "--of", remote, expect=3)
+    check(f"disco#items of {other}" in a.last_error, a.last_error)
+    check((claimed_here(), archived()) == before, f"prekeys claimed or messages archived: {before} -> "
+                                                   f"{(claimed_here(), archived())}")
+
+    r = subprocess.run([str(REPO / "deploy" / "testbed"), "start-component", "--other", "--dir", str(bed.tb_dir),
+                        "--bin", str(bed.component_bin)], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, f"second component: {r.stderr[-1000:]}")
+    other_component = bed.env.raw["MULTIEND_OTHER_COMPONENT_DOMAIN"]
+    far_bob = Cli(bed, "bob-far", "bob", domain=other, component=other_component)
+    far_bob.init()
+    listed = a.run("devices", "--of", remote)
+    check({d["device"] for d in listed} == {far_bob.device}, f"devices of {remote}: {listed}, want {far_bob.device}")
+    a.send([remote], "for the other bob", expect=3)
+    check(other_component in a.last_error, a.last_error)
+    check((claimed_here(), archived()) == before, "a refused send claimed prekeys or archived a message")
+    # and the contact on the other domain sees the same rule from his side
+    far_bob.send(["alice@localhost"], "hello from afar", expect=3)
+    check(bed.env.component_domain in far_bob.last_error, far_bob.last_error)
+
+
 def scenario_archive_holds_ciphertext_only(bed: Bed) -> None:
     """Every body sent in this run is absent from the database."""
     dump = bed.psql("SELECT stanza FROM messages")
@@ -658,6 +706,7 @@ SCENARIOS: List[Callable[[Bed], None]] = [
     scenario_prekeys_refilled,
     scenario_trust_and_changed_identity,
     scenario_bad_input,
+    scenario_contact_on_another_domain,
     scenario_archive_holds_ciphertext_only,
 ]
 
