@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "omemo.pb.h"
 #include "protocol/crypto/aes_cbc.hpp"
 #include "protocol/crypto/kdf.hpp"
 #include "protocol/omemo/protobuf_parse.hpp"
@@ -12,41 +11,17 @@ namespace multiend::omemo {
 namespace {
 
 constexpr std::size_t kMaxPreviousDhr = 16;
+constexpr std::size_t kMaxAdSize = 256;
 
 ByteView as_bytes(const std::string& s) {
   return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
 }
 
-// Verifies the truncated MAC over AD ‖ the message bytes as received, then decrypts.
-Result<SecretBytes> open(const Secret<32>& mk, const AssociatedData& ad, const std::string& mac,
-                         const std::string& message_bytes, const std::string& ciphertext) {
-  MessageKeys keys = expand_message_key(mk);
-  Secret<32> full = crypto::hmac_sha256(keys.hmac_key.view(), ByteView(ad), as_bytes(message_bytes));
-  if (!crypto::ct_equal(ByteView(full.data(), kMacSize), as_bytes(mac))) return Errc::mac_mismatch;
-  return crypto::aes256_cbc_decrypt(keys.aes_key, keys.iv.view(), as_bytes(ciphertext));
-}
-
-struct Parsed {
-  wire::OMEMOAuthenticatedMessage auth;
-  wire::OMEMOMessage msg;
-  X25519Public dh_pub;
-};
-
-Result<Parsed> parse(ByteView bytes) {
-  Parsed p;
-  if (!parse_protobuf(p.auth, bytes)) return Errc::bad_protobuf;
-  if (p.auth.mac().size() != kMacSize) return Errc::bad_protobuf;
-  if (!parse_protobuf(p.msg, p.auth.message())) return Errc::bad_protobuf;
-  if (p.msg.dh_pub().size() != 32) return Errc::bad_key;
-  p.dh_pub = X25519Public::from(as_bytes(p.msg.dh_pub()));
-  return p;
-}
-
 }  // namespace
 
-std::pair<Secret<32>, Secret<32>> kdf_rk(const Secret<32>& rk, const Secret<32>& dh_out) {
+std::pair<Secret<32>, Secret<32>> kdf_rk(const Secret<32>& rk, const Secret<32>& dh_out, std::string_view info) {
   Secret<64> out;
-  crypto::hkdf_sha256(dh_out.view(), rk.view(), kInfoRootChain, out.span());
+  crypto::hkdf_sha256(dh_out.view(), rk.view(), info, out.span());
   return {Secret<32>(ByteView(out.data(), 32)), Secret<32>(ByteView(out.data() + 32, 32))};
 }
 
@@ -56,27 +31,47 @@ std::pair<Secret<32>, Secret<32>> kdf_ck(const Secret<32>& ck) {
           crypto::hmac_sha256(ck.view(), ByteView(&kMk, 1))};
 }
 
-MessageKeys expand_message_key(const Secret<32>& mk) {
+MessageKeys expand_message_key(const Secret<32>& mk, std::string_view info) {
   Secret<80> out;
-  crypto::hkdf_sha256(mk.view(), {}, kInfoMessageKeys, out.span());
+  crypto::hkdf_sha256(mk.view(), {}, info, out.span());
   return {Secret<32>(ByteView(out.data(), 32)), Secret<32>(ByteView(out.data() + 32, 32)),
           Secret<16>(ByteView(out.data() + 64, 16))};
 }
 
-Result<MessageHeader> peek_header(ByteView authenticated_message) {
-  auto p = parse(authenticated_message);
+Result<MessageHeader> peek_header(ByteView authenticated_message, const RatchetWire& wire) {
+  auto p = wire.parse(authenticated_message);
   if (!p) return p.error();
-  return MessageHeader{p->msg.n(), p->msg.pn(), p->dh_pub};
+  return MessageHeader{p->header.n, p->header.pn, p->header.dh_pub};
+}
+
+// Verifies the truncated MAC over AD ‖ the message bytes as received, then decrypts.
+Result<SecretBytes> DoubleRatchet::open(const Secret<32>& mk, const WireMessage& m) const {
+  MessageKeys keys = expand_message_key(mk, wire_->message_key_info());
+  Secret<32> full = crypto::hmac_sha256(keys.hmac_key.view(), ByteView(recv_ad_), ByteView(m.authenticated));
+  if (m.mac.size() != wire_->mac_size() || !crypto::ct_equal(ByteView(full.data(), m.mac.size()), ByteView(m.mac)))
+    return Errc::mac_mismatch;
+  return crypto::aes256_cbc_decrypt(keys.aes_key, keys.iv.view(), ByteView(m.ciphertext));
 }
 
 Result<DoubleRatchet> DoubleRatchet::init_active(Secret<32> shared_secret, const AssociatedData& ad,
-                                                 X25519KeyPair own_ratchet,
+                                                 X25519KeyPair own_ratchet, const X25519Public& peer_spk) {
+  return init_active(omemo2_wire(), std::move(shared_secret), ByteView(ad), ByteView(ad), std::move(own_ratchet), peer_spk);
+}
+
+DoubleRatchet DoubleRatchet::init_passive(Secret<32> shared_secret, const AssociatedData& ad, X25519KeyPair own_spk) {
+  return init_passive(omemo2_wire(), std::move(shared_secret), ByteView(ad), ByteView(ad), std::move(own_spk));
+}
+
+Result<DoubleRatchet> DoubleRatchet::init_active(const RatchetWire& wire, Secret<32> shared_secret, ByteView send_ad,
+                                                 ByteView recv_ad, X25519KeyPair own_ratchet,
                                                  const X25519Public& peer_spk) {
   DoubleRatchet r;
-  r.ad_ = ad;
+  r.wire_ = &wire;
+  r.send_ad_.assign(send_ad.begin(), send_ad.end());
+  r.recv_ad_.assign(recv_ad.begin(), recv_ad.end());
   auto dh = crypto::x25519(own_ratchet.priv, peer_spk);
   if (!dh) return dh.error();
-  auto [rk, cks] = kdf_rk(shared_secret, *dh);
+  auto [rk, cks] = kdf_rk(shared_secret, *dh, wire.root_info());
   r.rk_ = std::move(rk);
   r.cks_ = std::move(cks);
   r.dhs_ = std::move(own_ratchet);
@@ -84,10 +79,12 @@ Result<DoubleRatchet> DoubleRatchet::init_active(Secret<32> shared_secret, const
   return r;
 }
 
-DoubleRatchet DoubleRatchet::init_passive(Secret<32> shared_secret, const AssociatedData& ad,
-                                          X25519KeyPair own_spk) {
+DoubleRatchet DoubleRatchet::init_passive(const RatchetWire& wire, Secret<32> shared_secret, ByteView send_ad,
+                                          ByteView recv_ad, X25519KeyPair own_spk) {
   DoubleRatchet r;
-  r.ad_ = ad;
+  r.wire_ = &wire;
+  r.send_ad_.assign(send_ad.begin(), send_ad.end());
+  r.recv_ad_.assign(recv_ad.begin(), recv_ad.end());
   r.rk_ = std::move(shared_secret);
   r.dhs_ = std::move(own_spk);
   return r;
@@ -96,38 +93,28 @@ DoubleRatchet DoubleRatchet::init_passive(Secret<32> shared_secret, const Associ
 Result<Bytes> DoubleRatchet::encrypt(ByteView plaintext) {
   if (!cks_) return Errc::no_session;
   auto [next_ck, mk] = kdf_ck(*cks_);
-  MessageKeys keys = expand_message_key(mk);
+  MessageKeys keys = expand_message_key(mk, wire_->message_key_info());
   Bytes ct = crypto::aes256_cbc_encrypt(keys.aes_key, keys.iv.view(), plaintext);
-
-  wire::OMEMOMessage m;
-  m.set_n(ns_);
-  m.set_pn(pn_);
-  m.set_dh_pub(dhs_.pub.data(), dhs_.pub.size());
-  m.set_ciphertext(ct.data(), ct.size());
-  wire::OMEMOAuthenticatedMessage auth;
-  std::string* message_bytes = auth.mutable_message();
-  m.SerializeToString(message_bytes);  // serialised once; the MAC covers exactly these bytes
-  Secret<32> mac = crypto::hmac_sha256(keys.hmac_key.view(), ByteView(ad_), as_bytes(*message_bytes));
-  auth.set_mac(mac.data(), kMacSize);
-
-  Bytes out(auth.ByteSizeLong());
-  auth.SerializeToArray(out.data(), static_cast<int>(out.size()));
+  // Encoded once; the MAC covers exactly these bytes.
+  Bytes authenticated = wire_->encode(WireHeader{ns_, pn_, dhs_.pub}, ct);
+  Secret<32> mac = crypto::hmac_sha256(keys.hmac_key.view(), ByteView(send_ad_), ByteView(authenticated));
+  Bytes out = wire_->frame(std::move(authenticated), ByteView(mac.data(), wire_->mac_size()));
   cks_ = std::move(next_ck);
   ++ns_;
   return out;
 }
 
 Result<SecretBytes> DoubleRatchet::decrypt(ByteView bytes, crypto::Rng& rng) {
-  auto parsed = parse(bytes);
+  auto parsed = wire_->parse(bytes);
   if (!parsed) return parsed.error();
-  const auto& msg = parsed->msg;
-  const X25519Public& dh_pub = parsed->dh_pub;
-  const std::uint32_t n = msg.n();
+  const WireMessage& msg = *parsed;
+  const X25519Public& dh_pub = msg.header.dh_pub;
+  const std::uint32_t n = msg.header.n;
 
   // 1. A key skipped earlier: remove it only once it has worked.
   for (auto it = skipped_.begin(); it != skipped_.end(); ++it) {
     if (it->n == n && it->dh == dh_pub) {
-      auto pt = open(it->mk, ad_, parsed->auth.mac(), parsed->auth.message(), msg.ciphertext());
+      auto pt = open(it->mk, msg);
       if (pt) skipped_.erase(it);
       return pt;
     }
@@ -147,10 +134,12 @@ Result<SecretBytes> DoubleRatchet::decrypt(ByteView bytes, crypto::Rng& rng) {
   const bool ratchet_step = !dhr_ || !(*dhr_ == dh_pub);
 
   if (ratchet_step) {
-    // Keys left in the current receiving chain, up to the sender's previous chain length.
-    // Like twomemo, a gap there beyond the limit is not stored rather than refused.
-    if (ckr && dhr_ && msg.pn() > nr && msg.pn() - nr <= kMaxSkippedPerMessage) {
-      for (; nr < msg.pn(); ++nr) {
+    // Keys left in the current receiving chain, up to the sender's previous chain length
+    // (through index pn for libsignal's counting). Like twomemo, a gap there beyond the limit
+    // is not stored rather than refused.
+    const std::uint64_t end = std::uint64_t{msg.header.pn} + (wire_->keeps_key_at_previous_counter() ? 1 : 0);
+    if (ckr && dhr_ && end > nr && end - nr <= kMaxSkippedPerMessage) {
+      for (; nr < end; ++nr) {
         auto [next, mk] = kdf_ck(*ckr);
         fresh_skipped.push_back({*dhr_, nr, std::move(mk)});
         ckr = std::move(next);
@@ -158,11 +147,11 @@ Result<SecretBytes> DoubleRatchet::decrypt(ByteView bytes, crypto::Rng& rng) {
     }
     auto dh1 = crypto::x25519(dhs_.priv, dh_pub);
     if (!dh1) return dh1.error();
-    auto [rk1, ckr1] = kdf_rk(rk, *dh1);
+    auto [rk1, ckr1] = kdf_rk(rk, *dh1, wire_->root_info());
     new_dhs = X25519KeyPair::generate(rng);
     auto dh2 = crypto::x25519(new_dhs->priv, dh_pub);
     if (!dh2) return dh2.error();
-    auto [rk2, cks2] = kdf_rk(rk1, *dh2);
+    auto [rk2, cks2] = kdf_rk(rk1, *dh2, wire_->root_info());
     rk = std::move(rk2);
     ckr = std::move(ckr1);
     cks = std::move(cks2);
@@ -183,7 +172,7 @@ Result<SecretBytes> DoubleRatchet::decrypt(ByteView bytes, crypto::Rng& rng) {
     ckr = std::move(next);
   }
   auto [next_ck, mk] = kdf_ck(*ckr);
-  auto pt = open(mk, ad_, parsed->auth.mac(), parsed->auth.message(), msg.ciphertext());
+  auto pt = open(mk, msg);
   if (!pt) return pt.error();
 
   // 3. Commit.
@@ -207,10 +196,10 @@ Result<SecretBytes> DoubleRatchet::decrypt(ByteView bytes, crypto::Rng& rng) {
 }
 
 std::uint32_t DoubleRatchet::chain_steps_for(ByteView authenticated_message) const {
-  auto p = parse(authenticated_message);
+  auto p = wire_->parse(authenticated_message);
   if (!p) return 0;
-  const std::uint32_t n = p->msg.n();
-  if (dhr_ && *dhr_ == p->dh_pub) return n >= nr_ ? n - nr_ : 0;
+  const std::uint32_t n = p->header.n;
+  if (dhr_ && *dhr_ == p->header.dh_pub) return n >= nr_ ? n - nr_ : 0;
   return n;  // a new chain: counted from 0
 }
 
@@ -225,7 +214,9 @@ std::size_t DoubleRatchet::drop_oldest_skipped(std::size_t keep) {
 
 DoubleRatchet DoubleRatchet::clone() const {
   DoubleRatchet r;
-  r.ad_ = ad_;
+  r.wire_ = wire_;
+  r.send_ad_ = send_ad_;
+  r.recv_ad_ = recv_ad_;
   r.rk_ = rk_.clone();
   r.dhs_ = dhs_.clone();
   r.dhr_ = dhr_;
@@ -240,7 +231,8 @@ DoubleRatchet DoubleRatchet::clone() const {
 }
 
 void DoubleRatchet::to_state(state::Ratchet& out) const {
-  out.set_ad(ad_.data(), ad_.size());
+  out.set_ad(send_ad_.data(), send_ad_.size());
+  if (recv_ad_ != send_ad_) out.set_recv_ad(recv_ad_.data(), recv_ad_.size());
   out.set_rk(rk_.data(), rk_.size());
   out.set_dhs_priv(dhs_.priv.data(), dhs_.priv.size());
   if (dhr_) out.set_dhr(dhr_->data(), dhr_->size());
@@ -258,15 +250,21 @@ void DoubleRatchet::to_state(state::Ratchet& out) const {
   for (const auto& d : previous_dhr_) out.add_previous_dhr(d.data(), d.size());
 }
 
-Result<DoubleRatchet> DoubleRatchet::from_state(const state::Ratchet& in) {
+Result<DoubleRatchet> DoubleRatchet::from_state(const state::Ratchet& in, const RatchetWire& wire) {
   auto is32 = [](const std::string& s) { return s.size() == 32; };
-  if (in.ad().size() != kAdSize || !is32(in.rk()) || !is32(in.dhs_priv()) ||
+  auto ad_ok = [](const std::string& s) { return !s.empty() && s.size() <= kMaxAdSize; };
+  if (!ad_ok(in.ad()) || (in.has_recv_ad() && !ad_ok(in.recv_ad())) || !is32(in.rk()) || !is32(in.dhs_priv()) ||
       (in.has_dhr() && !is32(in.dhr())) || (in.has_cks() && !is32(in.cks())) ||
       (in.has_ckr() && !is32(in.ckr())) ||
       static_cast<std::size_t>(in.skipped_size()) > kMaxSkippedPerSession)
     return Errc::bad_protobuf;
   DoubleRatchet r;
-  std::copy(in.ad().begin(), in.ad().end(), r.ad_.begin());
+  r.wire_ = &wire;
+  r.send_ad_.assign(in.ad().begin(), in.ad().end());
+  if (in.has_recv_ad())
+    r.recv_ad_.assign(in.recv_ad().begin(), in.recv_ad().end());
+  else
+    r.recv_ad_ = r.send_ad_;  // OMEMO 2: one AD both ways
   r.rk_ = Secret<32>(as_bytes(in.rk()));
   r.dhs_ = X25519KeyPair::from_private(Secret<32>(as_bytes(in.dhs_priv())));
   if (in.has_dhr()) r.dhr_ = X25519Public::from(as_bytes(in.dhr()));

@@ -25,6 +25,16 @@ struct X3dhResult {
   AssociatedData ad;
 };
 
+// What both OMEMO generations share: the four DHs in each role (identity keys in X25519
+// form) and SK = HKDF(0xFF×32 ‖ DH1‖DH2‖DH3‖DH4, salt 0×32, info, 32). Errc::bad_key for a
+// small-order public key.
+Result<Secret<32>> x3dh_secret_active(const Secret<32>& own_ik, const Secret<32>& ephemeral,
+                                      const X25519Public& peer_ik, const X25519Public& peer_spk,
+                                      const X25519Public& peer_opk, std::string_view info);
+Result<Secret<32>> x3dh_secret_passive(const Secret<32>& own_ik, const Secret<32>& spk, const Secret<32>& opk,
+                                       const X25519Public& peer_ik, const X25519Public& peer_ek,
+                                       std::string_view info);
+
 // Initiator side with explicit keys (the caller picks the prekey and the ephemeral key).
 // Errc::bad_signature when spks does not verify, Errc::bad_key for invalid public keys.
 Result<X3dhResult> x3dh_active(const crypto::IdentityKeyPair& own, const X25519KeyPair& ephemeral,

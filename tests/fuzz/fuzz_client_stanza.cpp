@@ -1,5 +1,6 @@
 // libFuzzer target for what a client reads from the network about the component
-// (client/component/component_api): every parser on one element. Oracles beyond "no crash,
+// (client/component/component_api), service discovery, and the legacy OMEMO elements a client
+// reads from PEP and messages: every parser on one element. Oracles beyond "no crash,
 // no sanitizer report": an accepted archived message names a decimal stanza-id, and a bounce's
 // missing devices are bare JIDs.
 #include <cstddef>
@@ -7,6 +8,10 @@
 #include <string_view>
 
 #include "client/component/component_api.hpp"
+#include "protocol/oldmemo/bundle.hpp"
+#include "protocol/oldmemo/encrypted_element.hpp"
+#include "protocol/xml/serializer.hpp"
+#include "protocol/xmpp/disco.hpp"
 #include "protocol/xml/stream_parser.hpp"
 
 using namespace multiend;
@@ -34,5 +39,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)component::parse_prekey_counts(*e);
   (void)component::parse_identities(*e);
   (void)component::parse_mam_fin(*e);
+  (void)xmpp::parse_disco_items(*e);
+  (void)xmpp::parse_disco_features(*e);
+  // Legacy elements: what is accepted survives our own serialisation unchanged.
+  if (auto b = oldmemo::bundle_from_xml(*e)) {
+    auto again = oldmemo::bundle_from_xml(oldmemo::bundle_to_xml(*b));
+    if (!again || again->prekeys.size() != b->prekeys.size() || !(again->ik == b->ik)) __builtin_trap();
+  }
+  if (auto l = oldmemo::device_list_from_xml(*e); l && !l->empty()) {
+    auto again = oldmemo::device_list_from_xml(oldmemo::device_list_to_xml(*l));
+    if (!again || *again != *l) __builtin_trap();
+  }
+  if (auto m = oldmemo::encrypted_from_xml(*e)) {
+    auto again = oldmemo::encrypted_from_xml(oldmemo::encrypted_to_xml(*m));
+    if (!again || again->keys.size() != m->keys.size() || again->iv != m->iv) __builtin_trap();
+  }
   return 0;
 }

@@ -12,9 +12,15 @@
 #include "protocol/crypto/aes_gcm.hpp"
 #include "protocol/crypto/kdf.hpp"
 #include "protocol/crypto/xeddsa.hpp"
+#include "protocol/oldmemo/bundle.hpp"
+#include "protocol/oldmemo/encrypted_element.hpp"
+#include "protocol/oldmemo/legacy_wire.hpp"
 #include "protocol/oldmemo/signal_message.hpp"
+#include "protocol/oldmemo/x3dh.hpp"
 #include "protocol/omemo/double_ratchet.hpp"
 #include "protocol/omemo/session_manager.hpp"
+#include "protocol/xml/serializer.hpp"
+#include "protocol/xml/stream_parser.hpp"
 #include "tests/support/hex.hpp"
 
 using namespace multiend;
@@ -260,4 +266,224 @@ TEST_CASE("wire: malformed input is refused, never thrown") {
   const Bytes iv16(16, 7);
   auto s16 = aes128_gcm_encrypt(sec<16>("msg1_payload_key"), iv16, unhex(s("msg1_plaintext")));
   CHECK(aes128_gcm_decrypt(sec<16>("msg1_payload_key"), iv16, s16.ciphertext, s16.tag).has_value());
+}
+
+namespace {
+
+// Serves fixed bytes in order (the vectors' ratchet keys), then fails the test.
+class QueueRng final : public Rng {
+ public:
+  explicit QueueRng(std::vector<Bytes> q) : q_(std::move(q)) {}
+  void fill(std::span<std::uint8_t> out) override {
+    REQUIRE_MESSAGE(next_ < q_.size(), "the ratchet asked for more randomness than the vectors hold");
+    REQUIRE(q_[next_].size() == out.size());
+    std::copy(q_[next_].begin(), q_[next_].end(), out.begin());
+    ++next_;
+  }
+
+ private:
+  std::vector<Bytes> q_;
+  std::size_t next_ = 0;
+};
+
+xml::Element parse_xml(const std::string& x) {
+  auto e = xml::parse_element(x);
+  REQUIRE_MESSAGE(e.has_value(), x);
+  return std::move(*e);
+}
+
+}  // namespace
+
+TEST_CASE("vectors: bundle, device list and <encrypted> XML as oldmemo writes them") {
+  auto bundle = bundle_from_xml(parse_xml(s("bundle_xml")));
+  REQUIRE(bundle.has_value());
+  CHECK(bundle->spk_id == 1);
+  CHECK(bundle->spk == pub<X25519Public>("bob_spk_pub"));
+  CHECK(hex(bundle->spk_signature.view()) == s("bob_spk_sig_published"));
+  CHECK(bundle->ik == pub<X25519Public>("bob_ik_x25519_pub"));
+  REQUIRE(bundle->prekeys.size() == 1);
+  CHECK(bundle->prekeys[0].id == 42);
+  CHECK(xml::serialize(bundle_to_xml(*bundle)) == s("bundle_xml"));
+  // ours, built from Bob's keys, is the same bundle
+  auto bob = identity("bob");
+  LegacyBundle ours{1, pub<X25519Public>("bob_spk_pub"), sign_signed_prekey(bob, pub<X25519Public>("bob_spk_pub")),
+                    curve_identity(bob), {{42, pub<X25519Public>("bob_opk_pub")}}};
+  CHECK(xml::serialize(bundle_to_xml(ours)) == s("bundle_xml"));
+
+  auto list = device_list_from_xml(parse_xml(s("devicelist_xml")));
+  REQUIRE(list.has_value());
+  CHECK(*list == std::vector<std::uint32_t>{2002, 4223});
+  CHECK(xml::serialize(device_list_to_xml(*list)) == s("devicelist_xml"));
+  // lenient reading: labels, other item shapes, duplicates
+  auto labelled = device_list_from_xml(parse_xml(
+      "<list xmlns='eu.siacs.conversations.axolotl'><device id='7' label='x'/><device id='7'/><device id='9'/></list>"));
+  REQUIRE(labelled.has_value());
+  CHECK(*labelled == std::vector<std::uint32_t>{7, 9});
+
+  for (const char* m : {"msg1", "msg3"}) {
+    auto enc = encrypted_from_xml(parse_xml(s(std::string(m) + "_encrypted_xml")));
+    REQUIRE(enc.has_value());
+    CHECK(enc->sid == 1001);
+    REQUIRE(enc->keys_for(2002).size() == 1);
+    CHECK(xml::serialize(encrypted_to_xml(*enc)) == s(std::string(m) + "_encrypted_xml"));
+  }
+  auto e1 = encrypted_from_xml(parse_xml(s("msg1_encrypted_xml")));
+  CHECK(e1->keys[0].prekey);
+  CHECK(hex(e1->keys[0].data) == s("msg1_prekey_signal_message"));
+  CHECK(hex(e1->iv) == s("msg1_iv"));
+  CHECK(hex(*e1->payload) == s("msg1_payload"));
+  auto e3 = encrypted_from_xml(parse_xml(s("msg3_encrypted_xml")));
+  CHECK_FALSE(e3->keys[0].prekey);
+  CHECK_FALSE(e3->payload.has_value());
+  CHECK(hex(e3->keys[0].data) == s("msg3_dr_signal_message"));
+}
+
+TEST_CASE("<encrypted> from peers: prekey spellings, bounds, missing parts") {
+  auto enc = [](const std::string& header, const std::string& rest = "") {
+    return encrypted_from_xml(parse_xml("<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='5'>" + header +
+                                        "</header>" + rest + "</encrypted>"));
+  };
+  const std::string iv = "<iv>AAAAAAAAAAAAAAAA</iv>";
+  CHECK(enc("<key rid='1' prekey='1'>AA==</key>" + iv)->keys[0].prekey);
+  CHECK(enc("<key rid='1' prekey='true'>AA==</key>" + iv)->keys[0].prekey);
+  CHECK_FALSE(enc("<key rid='1' prekey='0'>AA==</key>" + iv)->keys[0].prekey);
+  CHECK_FALSE(enc("<key rid='1' prekey='false'>AA==</key>" + iv)->keys[0].prekey);
+  CHECK(enc("<key rid='1' prekey='TRUE'>AA==</key>" + iv).error() == Errc::bad_element);
+  CHECK(enc("<key rid='1'>AA==</key>").error() == Errc::bad_element);                    // no iv
+  CHECK(enc("<key rid='1'>AA==</key><iv>AAAA</iv>").error() == Errc::bad_element);       // 3-byte iv
+  CHECK(enc("<key rid='0'>AA==</key>" + iv).error() == Errc::bad_element);               // id 0
+  CHECK(enc("<key rid='1'>!!</key>" + iv).error() == Errc::bad_base64);
+  CHECK(encrypted_from_xml(parse_xml("<encrypted xmlns='eu.siacs.conversations.axolotl'><header>" + iv +
+                                     "</header></encrypted>")).error() == Errc::bad_element);  // no sid
+  std::string big(2000, 'A');
+  CHECK_FALSE(enc("<key rid='1'>" + big + "</key>" + iv).has_value());
+}
+
+TEST_CASE("vectors: the shared ratchet with the legacy wire sends and reads all three messages") {
+  auto alice = identity("alice");
+  auto bob = identity("bob");
+  auto bundle = bundle_from_xml(parse_xml(s("bundle_xml")));
+  REQUIRE(bundle.has_value());
+
+  auto a = x3dh_active(alice, X25519KeyPair::from_private(sec<32>("alice_ek_priv")), *bundle, bundle->prekeys[0]);
+  REQUIRE(a.has_value());
+  CHECK(hex(a->keys.shared_secret.view()) == s("x3dh_sk"));
+  CHECK(hex(a->keys.send_ad) == s("ad_alice_to_bob"));
+  CHECK(hex(a->keys.recv_ad) == s("ad_bob_to_alice"));
+  CHECK(a->peer_ik == bob.pub());  // the sign bit in the signature names Bob's Edwards key
+  auto alice_dr = omemo::DoubleRatchet::init_active(legacy_wire(), std::move(a->keys.shared_secret), a->keys.send_ad,
+                                                    a->keys.recv_ad, X25519KeyPair::from_private(sec<32>("alice_ratchet0_priv")),
+                                                    bundle->spk);
+  REQUIRE(alice_dr.has_value());
+  auto m1 = alice_dr->encrypt(unhex(s("msg1_key_material")));
+  REQUIRE(m1.has_value());
+  CHECK(hex(*m1) == s("msg1_dr_signal_message"));
+
+  auto b = x3dh_passive(bob, X25519KeyPair::from_private(sec<32>("bob_spk_priv")),
+                        X25519KeyPair::from_private(sec<32>("bob_opk_priv")), curve_identity(alice),
+                        pub<X25519Public>("alice_ek_pub"));
+  REQUIRE(b.has_value());
+  CHECK(hex(b->shared_secret.view()) == s("x3dh_sk"));
+  auto bob_dr = omemo::DoubleRatchet::init_passive(legacy_wire(), std::move(b->shared_secret), b->send_ad, b->recv_ad,
+                                                   X25519KeyPair::from_private(sec<32>("bob_spk_priv")));
+  // the third key is drawn by the tampered attempt below, which is then thrown away
+  QueueRng bob_rng({unhex(s("bob_ratchet1_priv")), Bytes(32, 9), unhex(s("bob_ratchet2_priv"))});
+  auto km1 = bob_dr.decrypt(*m1, bob_rng);
+  REQUIRE(km1.has_value());
+  CHECK(hex(km1->view()) == s("msg1_key_material"));
+  CHECK(bob_dr.decrypt(*m1, bob_rng).error() == Errc::duplicate_message);
+
+  auto m2 = bob_dr.encrypt(unhex(s("msg2_key_material")));
+  REQUIRE(m2.has_value());
+  CHECK(hex(*m2) == s("msg2_dr_signal_message"));
+  QueueRng alice_rng({unhex(s("alice_ratchet1_priv"))});
+  auto km2 = alice_dr->decrypt(*m2, alice_rng);
+  REQUIRE(km2.has_value());
+  CHECK(hex(km2->view()) == s("msg2_key_material"));
+
+  auto m3 = alice_dr->encrypt(unhex(s("msg3_key")));
+  REQUIRE(m3.has_value());
+  CHECK(hex(*m3) == s("msg3_dr_signal_message"));
+  // a tampered copy fails its 8-byte MAC and leaves the ratchet as it was
+  Bytes bad = *m3;
+  bad[bad.size() - 12] ^= 1;
+  CHECK(bob_dr.decrypt(bad, bob_rng).error() == Errc::mac_mismatch);
+  auto k3 = bob_dr.decrypt(*m3, bob_rng);
+  REQUIRE(k3.has_value());
+  CHECK(hex(k3->view()) == s("msg3_key"));
+}
+
+namespace {
+
+// The legacy wire with libsignal's sender habit (pn = messages on the previous chain − 1), or
+// with python-doubleratchet's receiving rule (keys only below pn) for the negative check.
+class TweakedWire final : public omemo::RatchetWire {
+ public:
+  TweakedWire(bool libsignal_pn, bool keep_at_pn) : libsignal_pn_(libsignal_pn), keep_at_pn_(keep_at_pn) {}
+  std::string_view root_info() const noexcept override { return legacy_wire().root_info(); }
+  std::string_view message_key_info() const noexcept override { return legacy_wire().message_key_info(); }
+  std::size_t mac_size() const noexcept override { return legacy_wire().mac_size(); }
+  bool keeps_key_at_previous_counter() const noexcept override { return keep_at_pn_; }
+  Bytes encode(const omemo::WireHeader& h, ByteView ct) const override {
+    omemo::WireHeader x = h;
+    if (libsignal_pn_ && x.pn > 0) --x.pn;
+    return legacy_wire().encode(x, ct);
+  }
+  Bytes frame(Bytes a, ByteView mac) const override { return legacy_wire().frame(std::move(a), mac); }
+  Result<omemo::WireMessage> parse(ByteView b) const override { return legacy_wire().parse(b); }
+
+ private:
+  bool libsignal_pn_, keep_at_pn_;
+};
+
+// Alice (legacy_wire or `alice_wire`) and Bob (sending like libsignal) after one exchange;
+// Bob sends three on his first chain, Alice reads two, answers, Bob starts a new chain and
+// its first message arrives before his third. Returns whether that late third one opened.
+bool late_message_opens(const omemo::RatchetWire& alice_wire) {
+  static const TweakedWire bob_wire(true, true);
+  DeterministicRng rng(7);
+  auto alice = IdentityKeyPair::generate(rng), bob = IdentityKeyPair::generate(rng);
+  auto spk = X25519KeyPair::generate(rng), opk = X25519KeyPair::generate(rng), ek = X25519KeyPair::generate(rng);
+  LegacyBundle bundle{1, spk.pub, sign_signed_prekey(bob, spk.pub), curve_identity(bob), {{1, opk.pub}}};
+  auto a = x3dh_active(alice, ek, bundle, bundle.prekeys[0]);
+  REQUIRE(a.has_value());
+  auto ar = *omemo::DoubleRatchet::init_active(alice_wire, std::move(a->keys.shared_secret), a->keys.send_ad,
+                                               a->keys.recv_ad, X25519KeyPair::generate(rng), spk.pub);
+  auto b = x3dh_passive(bob, spk, opk, curve_identity(alice), ek.pub);
+  REQUIRE(b.has_value());
+  auto br = omemo::DoubleRatchet::init_passive(bob_wire, std::move(b->shared_secret), b->send_ad, b->recv_ad, spk.clone());
+  const Bytes km(32, 1);
+  REQUIRE(br.decrypt(*ar.encrypt(km), rng).has_value());
+  auto b0 = *br.encrypt(km), b1 = *br.encrypt(km), b2 = *br.encrypt(km);
+  REQUIRE(ar.decrypt(b0, rng).has_value());
+  REQUIRE(ar.decrypt(b1, rng).has_value());
+  REQUIRE(br.decrypt(*ar.encrypt(km), rng).has_value());
+  auto next = *br.encrypt(km);
+  auto header = omemo::peek_header(next, legacy_wire());
+  REQUIRE(header.has_value());
+  CHECK(header->pn == 2);  // libsignal's count − 1
+  REQUIRE(ar.decrypt(next, rng).has_value());
+  return ar.decrypt(b2, rng).has_value();
+}
+
+}  // namespace
+
+TEST_CASE("legacy ratchet: libsignal's previous counter (count − 1) still opens a late message") {
+  CHECK(late_message_opens(legacy_wire()));
+  // python-doubleratchet's rule (keys below pn only) loses it, as oldmemo does with libsignal
+  CHECK_FALSE(late_message_opens(TweakedWire(false, false)));
+}
+
+TEST_CASE("legacy X3DH: the bundle's signature and its sign bit are checked before any DH") {
+  DeterministicRng rng(8);
+  auto alice = IdentityKeyPair::generate(rng), bob = IdentityKeyPair::generate(rng);
+  auto spk = X25519KeyPair::generate(rng), opk = X25519KeyPair::generate(rng), ek = X25519KeyPair::generate(rng);
+  LegacyBundle bundle{1, spk.pub, sign_signed_prekey(bob, spk.pub), curve_identity(bob), {{1, opk.pub}}};
+  REQUIRE(x3dh_active(alice, ek, bundle, bundle.prekeys[0]).has_value());
+  LegacyBundle flipped = bundle;
+  flipped.spk_signature.bytes[63] ^= 0x80;
+  CHECK(x3dh_active(alice, ek, flipped, flipped.prekeys[0]).error() == Errc::bad_signature);
+  LegacyBundle other_spk = bundle;
+  other_spk.spk = X25519KeyPair::generate(rng).pub;
+  CHECK(x3dh_active(alice, ek, other_spk, other_spk.prekeys[0]).error() == Errc::bad_signature);
 }
