@@ -13,28 +13,14 @@
 #include "protocol/omemo/session_manager.hpp"
 #include "protocol/xml/serializer.hpp"
 #include "protocol/xml/stream_parser.hpp"
+#include "tests/interop/json_tool.hpp"
 
 using namespace multiend;
 using json = nlohmann::json;
 
 namespace {
 
-std::string error_name(const boost::system::error_code& ec) {
-  static const char* names[] = {"ok", "xml_malformed", "xml_restricted", "xml_too_large", "xml_too_deep",
-                                "xml_bad_stream", "bad_jid", "bad_base64", "bad_protobuf", "bad_element",
-                                "bad_key", "bad_signature", "mac_mismatch", "bad_padding",
-                                "duplicate_message", "too_many_skipped", "no_session", "unknown_prekey",
-                                "unknown_signed_prekey", "not_for_this_device", "identity_mismatch",
-                                "repair_throttled", "no_prekeys", "limit_exceeded", "unsupported", "bad_request"};
-  if (ec.category() == protocol_category() && ec.value() >= 0 &&
-      static_cast<std::size_t>(ec.value()) < std::size(names))
-    return names[ec.value()];
-  return ec.category().name() + std::string(":") + std::to_string(ec.value());
-}
-
-json fail(const boost::system::error_code& ec) {
-  return {{"ok", false}, {"error", error_name(ec)}, {"message", ec.message()}};
-}
+using interop::fail;
 
 class Tool {
  public:
@@ -132,33 +118,8 @@ class Tool {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string jid;
-  std::uint32_t device = 0;
-  std::optional<std::uint64_t> seed;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k == "--jid") jid = argv[i + 1];
-    else if (k == "--device") device = static_cast<std::uint32_t>(std::stoul(argv[i + 1]));
-    else if (k == "--seed") seed = std::stoull(argv[i + 1]);
-  }
-  auto parsed = Jid::parse(jid);
-  if (!parsed || device == 0) {
-    std::cerr << "usage: omemo_interop_tool --jid BARE_JID --device ID [--seed N]\n";
-    return 2;
-  }
-  Tool tool(parsed->bare_string(), device, seed);
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    if (line.empty()) continue;
-    json resp;
-    try {
-      json req = json::parse(line);
-      if (req.value("op", "") == "quit") break;
-      resp = tool.handle(req);
-    } catch (const std::exception& e) {
-      resp = {{"ok", false}, {"error", "bad_request"}, {"message", e.what()}};
-    }
-    std::cout << resp.dump() << '\n' << std::flush;
-  }
-  return 0;
+  auto args = interop::parse_tool_args(argc, argv, "omemo_interop_tool");
+  if (!args) return 2;
+  Tool tool(args->jid, args->device, args->seed);
+  return interop::run_json_lines([&tool](const json& req) { return tool.handle(req); });
 }
