@@ -18,7 +18,8 @@ OTHER_PKGS=(
   clang libclang-rt-14-dev libbenchmark-dev
   # test peers and services
   python3 python3-twomemo python3-omemo python3-xmlschema python3-nacl python3-slixmpp
-  python3-oldmemo         # legacy OMEMO referee (tests/interop: oldmemo vectors and interop)
+  python3-oldmemo         # legacy OMEMO referees (tests/interop): oldmemo_interop
+  libsignal-protocol-c-dev  # and libsignal_interop (what Dino and Profanity build on)
   postgresql prosody lua-unbound openssl ca-certificates
   ejabberd                # deploy/testbed up --server ejabberd (ejabberd 23.01)
   docker-compose          # deploy/docker/check.sh: `docker-compose config` (no engine needed)
