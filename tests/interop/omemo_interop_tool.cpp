@@ -1,6 +1,6 @@
 // One OMEMO 2 device in memory, driven by JSON lines on stdin (one response line per request),
 // so a python3-twomemo script can exchange bundles and messages with our implementation.
-// Protocol: tests/interop/README.md.
+// Protocol: ops bundle, encrypt, encrypt_empty, decrypt, save, load, quit (tests/interop/twomemo_peer.py, CppDevice).
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
