@@ -12,7 +12,9 @@
 //         sends OMEMO 2 messages (keys for 3 recipients × 2 devices + the sender's other device,
 //         a random ~1 KB payload, a unique origin-id) keeping a window of messages in flight,
 //         and reads the component's receipts (to the sender's full JID) and fan-out headlines
-//         (one per recipient bare JID, the sender's included: 4 per message).
+//         (one per recipient bare JID, the sender's included: 4 per message). Then one message
+//         at a time (--light), and an open-loop sender at half the median round's rate for
+//         --paced-seconds: the receipt latency a component at half load gives.
 //   mam:  sends MAM queries (max 50) one at a time for random users of a filled archive: the
 //         last page (<before/>), the page after a random id of that user's archive, the page
 //         before a random id; measures the time until the iq result carrying <fin/>.
@@ -115,7 +117,8 @@ Options parse_args(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       std::cout << "component_load --mode load|mam [--port N] [--port-file F] [--component-domain D] [--user-domain D]\n"
                    "  load: [--users 100] [--user-prefix load] [--messages 20000] [--rounds 3] [--warmup 1000]\n"
-                   "        [--window 500] [--payload-bytes 1024] [--light 300] [--prekeys 100] [--component-pid-file F]\n"
+                   "        [--window 500] [--payload-bytes 1024] [--light 300] [--paced-seconds 5] [--prekeys 100]\n"
+                   "        [--component-pid-file F]\n"
                    "        [--metrics-address HOST:PORT (the component's HTTP, for group-commit figures)]\n"
                    "  mam:  --ids-file F (lines: owner-localpart message-id) [--queries 1500] [--mam-warmup 100]\n"
                    "        [--mam-users 1000] [--mam-user-prefix user] [--page 50]\n"
@@ -546,6 +549,8 @@ struct Msg {
 
 class LoadRun {
  public:
+  static constexpr std::size_t kMaxPacedRate = 20000;  // messages/s, at most, in the paced phase
+
   LoadRun(asio::io_context& ioc, const Options& o)
       : ioc_(ioc),
         waiter_(ioc.get_executor()),
@@ -560,6 +565,7 @@ class LoadRun {
         payload_bytes_(static_cast<std::size_t>(o.num("payload-bytes", 1024))),
         prekeys_(static_cast<std::size_t>(o.num("prekeys", 100))),
         light_(static_cast<std::size_t>(o.num("light", 300))),
+        paced_seconds_(static_cast<std::size_t>(o.num("paced-seconds", 5))),
         metrics_address_(o.get("metrics-address", "")),
         pid_file_(o.get("component-pid-file", "")) {
     if (users_n_ < kRecipients + 1) throw std::invalid_argument("--users must be at least 4");
@@ -618,8 +624,8 @@ class LoadRun {
     if (reg_errors_) throw std::runtime_error("device registration failed: " + errors_.to_json().dump());
 
     // 2. messages: warm-up, then the measured rounds
-    const std::size_t total = warmup_ + messages_ * rounds_ + light_;
-    make_messages(total);
+    std::size_t total = warmup_ + messages_ * rounds_ + light_;
+    make_messages(0, total);
     std::size_t bytes = 0;
     for (const auto& m : msgs_) bytes += m.wire.size();
     out["stanza_bytes_avg"] = bytes / std::max<std::size_t>(total, 1);
@@ -698,6 +704,32 @@ class LoadRun {
     }
     std::sort(rates.begin(), rates.end());
     std::sort(fan_rates.begin(), fan_rates.end());
+    // Receipt latency at half the peak rate (the median round's): an open-loop sender at that
+    // rate, so the figure is the component's own delay, not queueing behind a full window.
+    if (paced_seconds_) {
+      const double rate = std::min(rates[rates.size() / 2] / 2, static_cast<double>(kMaxPacedRate));
+      const std::size_t n = std::max<std::size_t>(1, static_cast<std::size_t>(rate * static_cast<double>(paced_seconds_)));
+      const std::size_t b = total;
+      total += n;
+      make_messages(b, total);
+      co_await send_paced(b, b + n, rate, deadline);
+      std::vector<double> lat;
+      for (std::size_t i = b; i < b + n; ++i)
+        if (msgs_[i].receipted) lat.push_back(ms(msgs_[i].receipt - msgs_[i].sent));
+      out["half_peak"] = latency_summary(lat);
+      out["half_peak"]["rate_per_s"] = std::round(rate);
+      // Where the slow ones are: the worst receipt latency of the messages sent in each 100 ms.
+      std::vector<double> worst;
+      for (std::size_t i = b; i < b + n; ++i) {
+        if (!msgs_[i].receipted) continue;
+        const auto slot = static_cast<std::size_t>(ms(msgs_[i].sent - msgs_[b].sent) / 100);
+        if (worst.size() <= slot) worst.resize(slot + 1, 0);
+        worst[slot] = std::max(worst[slot], std::round(ms(msgs_[i].receipt - msgs_[i].sent)));
+      }
+      out["half_peak"]["worst_ms_per_100ms_sent"] = worst;
+      out["half_peak"]["messages"] = n;
+      log("half the peak rate (" + std::to_string(static_cast<long>(rate)) + "/s): " + out["half_peak"].dump());
+    }
     double secs_total = 0;
     for (const auto& jr : rounds) secs_total += jr["seconds"].get<double>();
     const json lat = latency_summary(all_lat);
@@ -787,10 +819,11 @@ class LoadRun {
     }
   }
 
-  void make_messages(std::size_t total) {
+  // Messages [from, total): appended (nothing may be in flight while msgs_ grows).
+  void make_messages(std::size_t from, std::size_t total) {
     const std::string run = random_token(6);  // origin-ids unique across runs on one database
     msgs_.resize(total);
-    for (std::size_t i = 0; i < total; ++i) {
+    for (std::size_t i = from; i < total; ++i) {
       Msg& m = msgs_[i];
       m.sender = randombytes_uniform(users_n_);
       std::set<std::uint32_t> picked{m.sender};
@@ -842,6 +875,32 @@ class LoadRun {
       log("timeout: " + std::to_string(pending_) + " of " + std::to_string(e - b) + " messages incomplete");
       timed_out_ = true;
     }
+  }
+
+  // Sends [b, e) at `rate` per second whatever comes back (open loop; ticks of 1 ms), then
+  // waits for every receipt.
+  asio::awaitable<void> send_paced(std::size_t b, std::size_t e, double rate, Clock::time_point deadline) {
+    const std::size_t saved = window_;
+    window_ = e - b + 1;  // the window never holds the sender back here
+    next_ = b;
+    end_ = b;
+    pending_ = e - b;
+    for (std::size_t i = b; i < e; ++i) msgs_[i].in_round = true;
+    asio::steady_timer tick(co_await asio::this_coro::executor);
+    const auto t0 = Clock::now();
+    while (end_ < e && !peer_->closed && Clock::now() < deadline) {
+      const double due = std::chrono::duration<double>(Clock::now() - t0).count() * rate;
+      end_ = std::min(e, b + static_cast<std::size_t>(due) + 1);
+      pump();
+      tick.expires_after(std::chrono::milliseconds(1));
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    const bool ok = co_await waiter_.until([&] { return pending_ == 0 || peer_->closed; }, deadline);
+    for (std::size_t i = b; i < e; ++i) msgs_[i].in_round = false;
+    window_ = saved;
+    if (peer_->closed) throw std::runtime_error("component went away: " + peer_->close_reason);
+    if (!ok) timed_out_ = true;
   }
 
   void pump() {
@@ -1015,7 +1074,7 @@ class LoadRun {
   Peer* peer_ = nullptr;
   std::string domain_, user_domain_, prefix_;
   std::uint32_t users_n_;
-  std::size_t messages_, rounds_, warmup_, window_, payload_bytes_, prekeys_, light_;
+  std::size_t messages_, rounds_, warmup_, window_, payload_bytes_, prekeys_, light_, paced_seconds_;
   std::string metrics_address_;
   std::string pid_file_;
   std::vector<User> users_;
