@@ -2,8 +2,46 @@
 
 #include "protocol/oldmemo/legacy_wire.hpp"
 #include "protocol/oldmemo/x3dh.hpp"
+#include "session_state.pb.h"
 
 namespace multiend::oldmemo {
+namespace {
+
+constexpr std::uint32_t kGeneration = 1;
+
+crypto::ByteView as_bytes(const std::string& s) {
+  return crypto::ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+}  // namespace
+
+void LegacySession::to_state(state::Session& out) const {
+  out.set_peer_jid(peer.jid);
+  out.set_peer_device(peer.device);
+  out.set_active(initiation == omemo::Initiation::active);
+  out.set_confirmed(confirmed);
+  out.set_kex_pk_id(kex.pre_key_id);
+  out.set_kex_spk_id(kex.signed_pre_key_id);
+  out.set_kex_ik(kex.identity_key.data(), kex.identity_key.size());
+  out.set_kex_ek(kex.base_key.data(), kex.base_key.size());
+  out.set_peer_ik(peer_ik.data(), peer_ik.size());
+  out.set_generation(kGeneration);
+  ratchet.to_state(*out.mutable_ratchet());
+}
+
+Result<LegacySession> LegacySession::from_state(const state::Session& in) {
+  if (!in.has_generation() || in.generation() != kGeneration) return Errc::bad_protobuf;
+  if (in.kex_ik().size() != 32 || in.kex_ek().size() != 32 || in.peer_ik().size() != 32) return Errc::bad_protobuf;
+  auto ratchet = omemo::DoubleRatchet::from_state(in.ratchet(), legacy_wire());
+  if (!ratchet) return ratchet.error();
+  return LegacySession{{in.peer_jid(), in.peer_device()},
+                       in.active() ? omemo::Initiation::active : omemo::Initiation::passive,
+                       in.confirmed(),
+                       PreKeyHeader{in.kex_pk_id(), in.kex_spk_id(), crypto::X25519Public::from(as_bytes(in.kex_ek())),
+                                    crypto::X25519Public::from(as_bytes(in.kex_ik()))},
+                       crypto::X25519Public::from(as_bytes(in.peer_ik())),
+                       std::move(*ratchet)};
+}
 
 Result<StartedSession> start_session(const crypto::IdentityKeyPair& own, omemo::DeviceAddress peer,
                                      const LegacyBundle& bundle, crypto::Rng& rng) {

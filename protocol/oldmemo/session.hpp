@@ -15,6 +15,10 @@
 #include "protocol/omemo/double_ratchet.hpp"
 #include "protocol/omemo/session.hpp"
 
+namespace multiend::state {
+class Session;
+}
+
 namespace multiend::oldmemo {
 
 struct LegacySession {
@@ -27,6 +31,10 @@ struct LegacySession {
 
   bool sends_key_exchange() const { return initiation == omemo::Initiation::active && !confirmed; }
   LegacySession clone() const { return {peer, initiation, confirmed, kex, peer_ik, ratchet.clone()}; }
+  // The stored form shares OMEMO 2's message (generation = 1). from_state refuses an OMEMO 2
+  // session and anything malformed (Errc::bad_protobuf).
+  void to_state(state::Session& out) const;
+  static Result<LegacySession> from_state(const state::Session& in);
 };
 
 struct StartedSession {

@@ -29,6 +29,7 @@ void Session::to_state(state::Session& out) const {
 Result<Session> Session::from_state(const state::Session& in) {
   if (in.kex_ik().size() != 32 || in.kex_ek().size() != 32 || in.peer_ik().size() != 32)
     return Errc::bad_protobuf;
+  if (in.has_generation() && in.generation() != 2) return Errc::bad_protobuf;  // a legacy session
   auto ratchet = DoubleRatchet::from_state(in.ratchet());
   if (!ratchet) return ratchet.error();
   Session s{{in.peer_jid(), in.peer_device()},
