@@ -64,8 +64,8 @@ SubscribeResult subscribe(pqxx::connection& c, const std::string& owner, const s
 void unsubscribe(pqxx::connection& c, const std::string& owner, const std::string& node,
                  const std::string& subscriber);
 std::vector<std::string> subscribers(pqxx::connection& c, const std::string& owner, const std::string& node);
-// Marks the owner active (bundle publish, archive query).
-void touch_owner(pqxx::connection& c, const std::string& owner);
+// Marks the owner active (archive query) unless that was recorded within `resolution_seconds`.
+void touch_owner(pqxx::connection& c, const std::string& owner, std::int64_t resolution_seconds);
 // Deletes device lists of owners inactive for longer than `inactive_seconds`; returns how many.
 std::int64_t prune_inactive(pqxx::connection& c, std::int64_t inactive_seconds);
 

@@ -122,13 +122,15 @@ asio::awaitable<void> MamService::handle_query(xml::Element iq) {
   const auto t0 = std::chrono::steady_clock::now();
   MamPage page;
   try {
-    page = co_await ctx_.db.run([&f, want_count, &named](pqxx::connection& c) {
+    // Activity is kept to a tenth of the inactivity limit, at most a minute.
+    const std::int64_t resolution = std::min<std::int64_t>(60, cfg.device_inactivity_seconds / 10);
+    page = co_await ctx_.db.run([&f, want_count, &named, resolution](pqxx::connection& c) {
       if (!archive_store::owns_all(c, f.owner, named)) {
         MamPage unknown;
         unknown.count = -1;
         return unknown;
       }
-      device_store::touch_owner(c, f.owner);
+      device_store::touch_owner(c, f.owner, resolution);
       return archive_store::query(c, f, want_count);
     });
   } catch (const std::exception& e) {
