@@ -2,16 +2,15 @@
 
 #include "protocol/oldmemo/legacy_wire.hpp"
 #include "protocol/oldmemo/x3dh.hpp"
+#include "protocol/omemo/protobuf_parse.hpp"
 #include "session_state.pb.h"
 
 namespace multiend::oldmemo {
+
+using omemo::as_bytes;
 namespace {
 
 constexpr std::uint32_t kGeneration = 1;
-
-crypto::ByteView as_bytes(const std::string& s) {
-  return crypto::ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
 
 }  // namespace
 

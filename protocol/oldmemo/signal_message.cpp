@@ -5,9 +5,9 @@
 #include "protocol/omemo/protobuf_parse.hpp"
 
 namespace multiend::oldmemo {
-namespace {
 
-ByteView as_bytes(const std::string& s) { return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); }
+using omemo::as_bytes;
+namespace {
 
 template <class Message>
 Bytes versioned(const Message& m) {

@@ -13,10 +13,6 @@ namespace {
 constexpr std::size_t kMaxPreviousDhr = 16;
 constexpr std::size_t kMaxAdSize = 256;
 
-ByteView as_bytes(const std::string& s) {
-  return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
-
 }  // namespace
 
 std::pair<Secret<32>, Secret<32>> kdf_rk(const Secret<32>& rk, const Secret<32>& dh_out, std::string_view info) {

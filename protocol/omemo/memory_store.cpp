@@ -8,10 +8,6 @@
 namespace multiend::omemo {
 namespace {
 
-ByteView as_bytes(const std::string& s) {
-  return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
-
 // protobuf keeps secrets in std::string: wipe them before the message is destroyed.
 void wipe(std::string& s) { sodium_memzero(s.data(), s.size()); }
 

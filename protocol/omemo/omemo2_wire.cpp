@@ -8,10 +8,6 @@
 namespace multiend::omemo {
 namespace {
 
-crypto::ByteView as_bytes(const std::string& s) {
-  return crypto::ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
-
 class Omemo2Wire final : public RatchetWire {
  public:
   std::string_view root_info() const noexcept override { return kInfoRootChain; }

@@ -14,9 +14,14 @@ bool parse_protobuf(Message& m, crypto::ByteView bytes) {
   return m.ParsePartialFromArray(bytes.data(), static_cast<int>(bytes.size())) && m.IsInitialized();
 }
 
+// A protobuf bytes field (a std::string) as the bytes it holds.
+inline crypto::ByteView as_bytes(const std::string& s) {
+  return crypto::ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
 template <class Message>
 bool parse_protobuf(Message& m, const std::string& bytes) {
-  return parse_protobuf(m, crypto::ByteView(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+  return parse_protobuf(m, as_bytes(bytes));
 }
 
 }  // namespace multiend::omemo

@@ -5,14 +5,6 @@
 #include "session_state.pb.h"
 
 namespace multiend::omemo {
-namespace {
-
-ByteView as_bytes(const std::string& s) {
-  return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
-
-}  // namespace
-
 void Session::to_state(state::Session& out) const {
   out.set_peer_jid(peer.jid);
   out.set_peer_device(peer.device);
