@@ -21,117 +21,23 @@ C++ tool produces, and every one is validated by oldmemo's own schema when it pa
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
-import logging
 import os
 import random
 import sys
-import traceback
-import types
-import warnings
 import xml.etree.ElementTree as ET
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import omemo  # noqa: E402
-import omemo.session  # noqa: E402
-import oldmemo  # noqa: E402
-import oldmemo.etree  # noqa: E402
-import oldmemo.oldmemo  # noqa: E402
+from interop_runner import CheckContext, main  # noqa: E402
+from oldmemo_peer import NAMESPACE, OldmemoPeer  # noqa: E402
+from twomemo_peer import CppDevice, describe_error, flip_byte, to_xml  # noqa: E402
 
-from twomemo_peer import CppDevice, InMemoryStorage, ToolError, describe_error, flip_byte, to_xml  # noqa: E402
-
-NAMESPACE = oldmemo.oldmemo.NAMESPACE
 NS = "{%s}" % NAMESPACE
 ALICE = "alice@example.org"
 BOB = "bob@example.org"
 C_DID = 1001
-
-
-class DeviceDirectory:
-    """What oldmemo.etree.parse_message asks a session manager for: the sender's devices with their
-    Ed25519 identity keys (it takes the sign bit from there), learned from their bundles."""
-
-    def __init__(self) -> None:
-        self.known: Dict[str, Dict[int, bytes]] = {}
-
-    async def get_device_information(self, jid: str):
-        return [types.SimpleNamespace(device_id=d, identity_key=k) for d, k in self.known.get(jid, {}).items()]
-
-    async def refresh_device_list(self, namespace: str, jid: str) -> None:
-        return None
-
-
-class OldmemoPeer:
-    """One python3-oldmemo device at the backend level (as twomemo_peer.TwomemoPeer for OMEMO 2):
-    sessions built just in time, a session and the deletion of a used pre key stored only after the whole
-    message decrypted, 100 pre keys kept."""
-
-    def __init__(self, jid: str, device_id: int) -> None:
-        self.jid, self.device_id = jid, device_id
-        self.storage = InMemoryStorage()
-        self.backend = oldmemo.Oldmemo(self.storage)
-        self.directory = DeviceDirectory()
-
-    @classmethod
-    async def create(cls, jid: str, device_id: int) -> "OldmemoPeer":
-        p = cls(jid, device_id)
-        await p.backend.generate_pre_keys(100)
-        await p.backend.get_bundle(jid, device_id)
-        return p
-
-    async def bundle_xml(self) -> str:
-        return to_xml(oldmemo.etree.serialize_bundle(await self.backend.get_bundle(self.jid, self.device_id)))
-
-    def learn_bundle(self, jid: str, device_id: int, bundle_xml: str):
-        b = oldmemo.etree.parse_bundle(ET.fromstring(bundle_xml), jid, device_id)  # schema + signature sign bit
-        self.directory.known.setdefault(jid, {})[device_id] = b.identity_key
-        return b
-
-    async def encrypt(self, plaintext: Optional[bytes], recipients: Iterable[Tuple[str, int, Optional[str]]]) -> str:
-        be = self.backend
-        content, pkm = await (be.encrypt_empty() if plaintext is None else be.encrypt_plaintext(plaintext))
-        keys = set()
-        for jid, did, bxml in recipients:
-            s = await be.load_session(jid, did)
-            if s is None:
-                s, ekm = await be.build_session_active(jid, did, self.learn_bundle(jid, did, bxml), pkm)
-            else:
-                ekm = await be.encrypt_key_material(s, pkm)
-            kex = s.key_exchange if (s.initiation is omemo.session.Initiation.ACTIVE and not s.confirmed) else None
-            await be.store_session(s)
-            keys.add((ekm, kex))
-        msg = omemo.Message(NAMESPACE, self.jid, self.device_id, content, frozenset(keys))
-        return to_xml(oldmemo.etree.serialize_message(msg))
-
-    async def decrypt(self, enc_xml: str, sender_jid: str) -> Tuple[Optional[bytes], bool]:
-        be = self.backend
-        m = await oldmemo.etree.parse_message(ET.fromstring(enc_xml), sender_jid, self.jid, self.directory)
-        mine = [k for k in m.keys if k[0].device_id == self.device_id]
-        if not mine:
-            raise ValueError("no <key> for this device")
-        ekm, kex = mine[0]
-        s = await be.load_session(m.bare_jid, m.device_id)
-        new_session = False
-        if kex is not None and not (s is not None and s.initiation is omemo.session.Initiation.PASSIVE
-                                    and s.key_exchange.builds_same_session(kex)):
-            s, pkm = await be.build_session_passive(m.bare_jid, m.device_id, kex, ekm)
-            new_session = True
-        else:
-            if s is None:
-                raise ValueError("no session")
-            pkm = await be.decrypt_key_material(s, ekm)
-        pt = None if m.content.empty else await be.decrypt_plaintext(m.content, pkm)
-        await be.store_session(s)
-        if new_session:
-            await be.delete_pre_key(s)
-            missing = 100 - await be.get_num_visible_pre_keys()
-            if missing > 0:
-                await be.generate_pre_keys(missing)
-        return pt, kex is not None
 
 
 def keys_of(xml: str) -> List[ET.Element]:
@@ -168,36 +74,9 @@ def P(label: str, i: int = 0) -> bytes:
     return f"{label} #{i} \u2013 \u00e9t\u00e9 \U0001F510".encode()
 
 
-class Abort(Exception):
-    pass
-
-
-class Ctx:
-    def __init__(self, tool: str, seed: int, timeout: float, verbose: bool) -> None:
-        self.tool, self.seed, self.timeout, self.verbose = tool, seed, timeout, verbose
-        self.passed = self.failed = 0
-        self.devices: List[CppDevice] = []
-
-    def ok(self, name: str, cond: bool, detail: str = "", critical: bool = False) -> bool:
-        if cond:
-            self.passed += 1
-            print(f"PASS {name}" + (f": {detail}" if self.verbose and detail else ""), flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}: {detail}", flush=True)
-            if critical:
-                raise Abort(name)
-        return cond
-
+class Ctx(CheckContext):
     def cpp(self, jid: str = ALICE, did: int = C_DID) -> CppDevice:
-        d = CppDevice(self.tool, jid, did, seed=self.seed + len(self.devices), timeout=self.timeout)
-        self.devices.append(d)
-        return d
-
-    def cleanup(self) -> None:
-        for d in self.devices:
-            d.close()
-        self.devices = []
+        return self.spawn(jid, did)
 
     def check_prekey_rule(self, name: str, xml: str, rid: int, want_kex: bool) -> None:
         flags = prekey_flags(xml, rid)
@@ -206,8 +85,9 @@ class Ctx:
     def cpp_decrypt(self, name: str, c: CppDevice, sender: str, xml: str, want: Optional[bytes],
                     critical: bool = True) -> Dict:
         r = c.decrypt(sender, xml)
-        self.ok(name, r["ok"] and r["plaintext_bytes"] == want,
-                f"{r.get('error')}: {r.get('message')}" if not r["ok"] else f"got {r['plaintext_bytes']!r}", critical)
+        (self.must if critical else self.ok)(
+            name, r["ok"] and r["plaintext_bytes"] == want,
+            f"{r.get('error')}: {r.get('message')}" if not r["ok"] else f"got {r['plaintext_bytes']!r}")
         return r
 
     def cpp_reject(self, name: str, c: CppDevice, sender: str, xml: str) -> None:
@@ -216,18 +96,20 @@ class Ctx:
 
     async def py_decrypt(self, name: str, p: OldmemoPeer, sender: str, xml: str, want: Optional[bytes],
                          critical: bool = True) -> None:
+        check = self.must if critical else self.ok
         try:
-            pt, _ = await p.decrypt(xml, sender)
-            self.ok(name, pt == want, f"got {pt!r}", critical)
+            pt = (await p.decrypt(xml, sender)).plaintext
         except Exception as e:
-            self.ok(name, False, describe_error(e), critical)
+            check(name, False, describe_error(e))
+            return
+        check(name, pt == want, f"got {pt!r}")
 
     async def py_reject(self, name: str, p: OldmemoPeer, sender: str, xml: str) -> None:
         try:
             await p.decrypt(xml, sender)
             self.ok(name, False, "oldmemo accepted it")
         except Exception as e:
-            self.ok(name, True, describe_error(e))
+            self.ok(name, True, detail=describe_error(e))
 
 
 async def pair(ctx: Ctx) -> Tuple[CppDevice, OldmemoPeer, str]:
@@ -369,8 +251,7 @@ async def scenario_f(ctx: Ctx) -> None:
     many = [c.encrypt(P("g", i), [(BOB, 2002, None)]) for i in range(60)]
     got = 0
     for i, x in enumerate(many):
-        pt, _ = await b.decrypt(x, ALICE)
-        got += pt == P("g", i)
+        got += (await b.decrypt(x, ALICE)).plaintext == P("g", i)
     ctx.ok("f.sixty_cpp_to_oldmemo", got == 60, f"{got}/60")
     rng = random.Random(ctx.seed)
     good = 0
@@ -380,53 +261,12 @@ async def scenario_f(ctx: Ctx) -> None:
             good += c.decrypt(BOB, x).get("plaintext_bytes") == P("pp-b", rnd)
         for _ in range(rng.randrange(1, 4)):
             y = c.encrypt(P("pp-c", rnd), [(BOB, 2002, None)])
-            pt, _ = await b.decrypt(y, ALICE)
-            good += pt == P("pp-c", rnd)
+            good += (await b.decrypt(y, ALICE)).plaintext == P("pp-c", rnd)
     ctx.ok("f.ping_pong_with_dh_steps", good > 0 and ctx.failed == 0, f"{good} messages")
 
 
 SCENARIOS = {"a": scenario_a, "b": scenario_b, "c": scenario_c, "d": scenario_d, "e": scenario_e, "f": scenario_f}
 
 
-async def run(ctx: Ctx, which: List[str]) -> None:
-    for key in which:
-        try:
-            await SCENARIOS[key](ctx)
-        except Abort as e:
-            print(f"  (scenario {key} aborted after failed check {e})", flush=True)
-        except (ToolError, OSError) as e:
-            ctx.ok(f"{key}.scenario", False, f"tool problem: {describe_error(e)}")
-        except Exception as e:
-            ctx.ok(f"{key}.scenario", False, f"exception {describe_error(e)}\n"
-                   + "".join(traceback.format_exception(type(e), e, e.__traceback__)[-3:]).rstrip())
-        finally:
-            ctx.cleanup()
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tool", required=True, help="command line of the tool (shlex-split)")
-    ap.add_argument("--only", default="", help="comma-separated scenario letters (default: all)")
-    ap.add_argument("--seed", type=int, default=None, help="tool seeds start here (default: random, printed)")
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each tool reply")
-    ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.CRITICAL)
-    warnings.filterwarnings("ignore", category=RuntimeWarning)
-    which = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
-    for s in which:
-        if s not in SCENARIOS:
-            ap.error(f"unknown scenario {s!r}")
-    seed = args.seed if args.seed is not None else random.randrange(1, 2**31)
-    print(f"# tool seeds start at {seed} (rerun with --seed {seed})", file=sys.stderr, flush=True)
-    ctx = Ctx(args.tool, seed, args.timeout, args.verbose)
-    try:
-        asyncio.run(run(ctx, which))
-    finally:
-        ctx.cleanup()
-    print(f"{ctx.passed} passed, {ctx.failed} failed", flush=True)
-    return 1 if ctx.failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, SCENARIOS, Ctx))

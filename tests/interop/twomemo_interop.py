@@ -23,15 +23,9 @@ The kex attribute rule (kex='true' only on key exchanges, otherwise no attribute
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
-import logging
 import os
-import random
 import sys
-import traceback
-import warnings
 import xml.etree.ElementTree as ET
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -39,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import omemo  # noqa: E402
 
+from interop_runner import CheckContext, main  # noqa: E402
 from twomemo_peer import (  # noqa: E402
     NS, CppDevice, TwomemoPeer, ToolError, bundle_info, describe_error, flip_byte, kex_header,
     key_field_offsets, parse_encrypted, replace_key, replace_payload, to_xml,
@@ -57,53 +52,9 @@ def acceptable_error(err: object) -> bool:
             and all(ch.islower() or ch.isdigit() or ch == "_" for ch in err) and err[0].isalpha())
 
 
-class Abort(Exception):
-    """A check failed that the rest of the scenario depends on."""
-
-
-class Ctx:
-    def __init__(self, tool: str, seed: Optional[int], timeout: float, verbose: bool) -> None:
-        # Every spawned tool gets its own --seed: the C++ tool's RNG is deterministic (default seed 1), so two
-        # instances with one seed would share keys, and a process that loads another's state must not replay
-        # that process's random stream.
-        self.tool = tool
-        self.seed = seed
-        self.timeout = timeout
-        self.verbose = verbose
-        self.passed = 0
-        self.failed = 0
-        self.devices: List[CppDevice] = []
-        self._spawned = 0
-
-    # --- reporting ---------------------------------------------------------------------------------------
-    def ok(self, name: str, cond: bool, reason: str = "", detail: str = "") -> bool:
-        if cond:
-            self.passed += 1
-            print(f"PASS {name}" + (f"  ({detail})" if detail and self.verbose else ""), flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}: {reason or 'check failed'}", flush=True)
-        return cond
-
-    def must(self, name: str, cond: bool, reason: str = "") -> None:
-        if not self.ok(name, cond, reason):
-            raise Abort(name)
-
-    # --- C++ devices -------------------------------------------------------------------------------------
+class Ctx(CheckContext):
     def spawn(self, jid: str = ALICE, did: int = C_DID) -> CppDevice:
-        seed = None if self.seed is None else self.seed + self._spawned
-        self._spawned += 1
-        dev = CppDevice(self.tool, jid, did, seed=seed, timeout=self.timeout)
-        self.devices.append(dev)
-        return dev
-
-    def cleanup(self) -> None:
-        for d in self.devices:
-            try:
-                d.close()
-            except Exception:
-                d.kill()
-        self.devices.clear()
+        return super().spawn(jid, did)
 
     # --- C++ encrypt + kex rule ----------------------------------------------------------------------------
     def check_cpp_xml(self, name: str, xml: str, expect: Dict[Tuple[str, int], bool], sender: CppDevice,
@@ -772,47 +723,5 @@ SCENARIOS = {
 }
 
 
-async def run(ctx: Ctx, which: List[str]) -> None:
-    for key in which:
-        fn = SCENARIOS[key]
-        try:
-            await fn(ctx)
-        except Abort as e:
-            print(f"  (scenario {key} aborted after failed check {e})", flush=True)
-        except (ToolError, OSError) as e:
-            ctx.ok(f"{key}.scenario", False, f"tool problem: {describe_error(e)}")
-        except Exception as e:
-            ctx.ok(f"{key}.scenario", False, f"exception {describe_error(e)}\n"
-                   + "".join(traceback.format_exception(type(e), e, e.__traceback__)[-3:]).rstrip())
-        finally:
-            ctx.cleanup()
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tool", required=True, help="command line of the tool (shlex-split; may have arguments)")
-    ap.add_argument("--only", default="", help="comma-separated scenario letters (default: all)")
-    ap.add_argument("--seed", type=int, default=None,
-                    help="tool instances get --seed N, N+1, ... (default: a random N, printed on stderr)")
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each tool reply")
-    ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.CRITICAL)      # twomemo logs warnings for replaced sessions etc.
-    warnings.filterwarnings("ignore", category=RuntimeWarning)   # protobuf warns about tampered input
-    which = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
-    for s in which:
-        if s not in SCENARIOS:
-            ap.error(f"unknown scenario {s!r}")
-    seed = args.seed if args.seed is not None else random.randrange(1, 2**31)
-    print(f"# tool seeds start at {seed} (rerun with --seed {seed})", file=sys.stderr, flush=True)
-    ctx = Ctx(args.tool, seed, args.timeout, args.verbose)
-    try:
-        asyncio.run(run(ctx, which))
-    finally:
-        ctx.cleanup()
-    print(f"{ctx.passed} passed, {ctx.failed} failed", flush=True)
-    return 1 if ctx.failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, SCENARIOS, Ctx))

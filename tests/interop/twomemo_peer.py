@@ -299,12 +299,30 @@ class TwomemoPeer:
     omemo.SessionManager.decrypt does.
     """
 
+    # What differs for another python-omemo backend (oldmemo_peer.OldmemoPeer overrides these).
+    NAMESPACE = NAMESPACE
+
+    def _new_backend(self, storage: InMemoryStorage) -> omemo.Backend:
+        return twomemo.Twomemo(storage)
+
+    def _bundle_to_xml(self, bundle) -> ET.Element:
+        return twomemo.etree.serialize_bundle(bundle)
+
+    def _parse_bundle(self, elem: ET.Element, jid: str, device_id: int):
+        return twomemo.etree.parse_bundle(elem, jid, device_id)
+
+    def _message_to_xml(self, msg: omemo.Message) -> ET.Element:
+        return twomemo.etree.serialize_message(msg)
+
+    async def _parse_message(self, elem: ET.Element, sender_jid: str) -> omemo.Message:
+        return twomemo.etree.parse_message(elem, sender_jid)
+
     def __init__(self, jid: str, device_id: int, refill: bool = True) -> None:
         self.jid = jid
         self.device_id = device_id
         self.refill = refill
         self.storage = InMemoryStorage()
-        self.backend = twomemo.Twomemo(self.storage)
+        self.backend = self._new_backend(self.storage)
         # identity keys learned from bundles, like SessionManager's PublicDataInconsistency check
         self.known_ik: Dict[Tuple[str, int], bytes] = {}
 
@@ -325,18 +343,18 @@ class TwomemoPeer:
     def load(self, state: str) -> None:
         obj = json.loads(state)
         self.storage = InMemoryStorage(obj["data"])
-        self.backend = twomemo.Twomemo(self.storage)
+        self.backend = self._new_backend(self.storage)
         self.known_ik = {(j, d): base64.b64decode(k) for j, d, k in obj["known_ik"]}
 
     # --- bundles -----------------------------------------------------------------------------------------
-    async def bundle(self) -> twomemo.twomemo.BundleImpl:
+    async def bundle(self) -> omemo.Bundle:
         return await self.backend.get_bundle(self.jid, self.device_id)
 
     async def bundle_xml(self) -> str:
-        return to_xml(twomemo.etree.serialize_bundle(await self.bundle()))
+        return to_xml(self._bundle_to_xml(await self.bundle()))
 
-    def learn_bundle(self, jid: str, device_id: int, bundle_xml: str) -> twomemo.twomemo.BundleImpl:
-        b = twomemo.etree.parse_bundle(ET.fromstring(bundle_xml), jid, device_id)   # validates the schema
+    def learn_bundle(self, jid: str, device_id: int, bundle_xml: str) -> omemo.Bundle:
+        b = self._parse_bundle(ET.fromstring(bundle_xml), jid, device_id)   # validates the schema
         self.known_ik[(jid, device_id)] = b.identity_key
         return b
 
@@ -359,19 +377,19 @@ class TwomemoPeer:
             if s is None:
                 if bxml is None:
                     raise NoSession(f"no session with {jid}/{did} and no bundle given")
-                bundle = bxml if isinstance(bxml, twomemo.twomemo.BundleImpl) else self.learn_bundle(jid, did, bxml)
+                bundle = self.learn_bundle(jid, did, bxml) if isinstance(bxml, str) else bxml
                 s, ekm = await be.build_session_active(jid, did, bundle, pkm)      # verifies spks
             else:
                 ekm = await be.encrypt_key_material(s, pkm)
             kex = s.key_exchange if (s.initiation is omemo.session.Initiation.ACTIVE and not s.confirmed) else None
             await be.store_session(s)                                          # always store after use
             keys.add((ekm, kex))
-        return omemo.Message(NAMESPACE, self.jid, self.device_id, content, frozenset(keys))
+        return omemo.Message(self.NAMESPACE, self.jid, self.device_id, content, frozenset(keys))
 
     async def encrypt(self, plaintext: Optional[bytes],
                       recipients: Iterable[Tuple[str, int, Optional[str]]], prefixed: bool = False) -> str:
         msg = await self.encrypt_message(plaintext, recipients)
-        return to_xml(twomemo.etree.serialize_message(msg), prefixed)
+        return to_xml(self._message_to_xml(msg), prefixed)
 
     async def encrypt_empty(self, recipients, prefixed: bool = False) -> str:
         return await self.encrypt(None, recipients, prefixed)
@@ -381,7 +399,7 @@ class TwomemoPeer:
         """Raises on any failure (twomemo's DecryptionFailed / KeyExchangeFailed, ValueError, schema errors,
         or the PeerError subclasses). Nothing is stored unless everything succeeded."""
         be = self.backend
-        m = twomemo.etree.parse_message(ET.fromstring(enc_xml), sender_jid)
+        m = await self._parse_message(ET.fromstring(enc_xml), sender_jid)
         mine = [k for k in m.keys if k[0].bare_jid == self.jid and k[0].device_id == self.device_id]
         if not mine:
             raise NotForThisDevice(f"no <key> for {self.jid}/{self.device_id}")
