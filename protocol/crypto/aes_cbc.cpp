@@ -1,38 +1,24 @@
 #include "protocol/crypto/aes_cbc.hpp"
 
-#include <openssl/evp.h>
-
-#include <memory>
 #include <stdexcept>
+
+#include "protocol/crypto/evp_cipher.hpp"
 
 namespace multiend::crypto {
 namespace {
 
 EVP_CIPHER* cbc() {
-  static EVP_CIPHER* c = [] {
-    EVP_CIPHER* x = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
-    if (!x) throw std::runtime_error("OpenSSL: AES-256-CBC unavailable");
-    return x;
-  }();
+  static EVP_CIPHER* c = detail::fetch_cipher("AES-256-CBC");
   return c;
 }
 
-struct CtxFree {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
-
-Ctx new_ctx() {
-  Ctx c(EVP_CIPHER_CTX_new());
-  if (!c) throw std::bad_alloc();
-  return c;
-}
+using Ctx = detail::CipherCtx;
 
 }  // namespace
 
 Bytes aes256_cbc_encrypt(const Secret<32>& key, ByteView iv16, ByteView plaintext) {
   if (iv16.size() != 16) throw std::invalid_argument("AES-CBC: IV must be 16 bytes");
-  Ctx ctx = new_ctx();
+  Ctx ctx = detail::new_cipher_ctx();
   if (EVP_EncryptInit_ex2(ctx.get(), cbc(), key.data(), iv16.data(), nullptr) != 1)
     throw std::runtime_error("OpenSSL: EncryptInit failed");
   Bytes out(plaintext.size() + 16);
@@ -47,7 +33,7 @@ Bytes aes256_cbc_encrypt(const Secret<32>& key, ByteView iv16, ByteView plaintex
 Result<SecretBytes> aes256_cbc_decrypt(const Secret<32>& key, ByteView iv16, ByteView ciphertext) {
   if (iv16.size() != 16) throw std::invalid_argument("AES-CBC: IV must be 16 bytes");
   if (ciphertext.empty() || ciphertext.size() % 16 != 0) return Errc::bad_padding;
-  Ctx ctx = new_ctx();
+  Ctx ctx = detail::new_cipher_ctx();
   if (EVP_DecryptInit_ex2(ctx.get(), cbc(), key.data(), iv16.data(), nullptr) != 1)
     throw std::runtime_error("OpenSSL: DecryptInit failed");
   SecretBytes out(ciphertext.size() + 16);

@@ -1,33 +1,25 @@
 #include "protocol/crypto/aes_gcm.hpp"
 
 #include <openssl/core_names.h>
-#include <openssl/evp.h>
 
-#include <memory>
 #include <stdexcept>
+
+#include "protocol/crypto/evp_cipher.hpp"
 
 namespace multiend::crypto {
 namespace {
 
 EVP_CIPHER* gcm() {
-  static EVP_CIPHER* c = [] {
-    EVP_CIPHER* x = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
-    if (!x) throw std::runtime_error("OpenSSL: AES-128-GCM unavailable");
-    return x;
-  }();
+  static EVP_CIPHER* c = detail::fetch_cipher("AES-128-GCM");
   return c;
 }
 
-struct CtxFree {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
+using Ctx = detail::CipherCtx;
 
 // The IV length is set before key and IV (a 16-byte IV is not GCM's default).
 Ctx start(const Secret<16>& key, ByteView iv, bool encrypt) {
   if (iv.size() != 12 && iv.size() != 16) throw std::invalid_argument("AES-GCM: IV must be 12 or 16 bytes");
-  Ctx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx) throw std::bad_alloc();
+  Ctx ctx = detail::new_cipher_ctx();
   std::size_t ivlen = iv.size();
   OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &ivlen), OSSL_PARAM_construct_end()};
   const int ok = encrypt ? EVP_EncryptInit_ex2(ctx.get(), gcm(), nullptr, nullptr, params) &&
