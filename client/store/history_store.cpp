@@ -7,7 +7,7 @@ namespace multiend::client {
 namespace {
 
 constexpr std::string_view kColumns =
-    "seq, stanza_id, type, from_jid, from_device, body, timestamp_us, direction, reason, trust";
+    "seq, stanza_id, type, from_jid, from_device, body, timestamp_us, direction, reason, trust, protocol, via";
 
 }  // namespace
 
@@ -22,10 +22,11 @@ bool HistoryStore::append(const HistoryEntry& e) {
     std::int64_t seq = 0;
     {
       auto q = db_.query(
-          "INSERT INTO history (stanza_id, type, from_jid, from_device, body, timestamp_us, direction, reason, trust) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (stanza_id) DO NOTHING RETURNING seq");
+          "INSERT INTO history (stanza_id, type, from_jid, from_device, body, timestamp_us, direction, reason, trust, "
+          "protocol, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (stanza_id) DO NOTHING RETURNING seq");
       q.bind(1, e.stanza_id).bind(2, to_string(e.type)).bind(3, e.from_jid).bind(4, std::int64_t{e.from_device});
       q.bind(5, e.body).bind(6, e.timestamp_us).bind(7, to_string(e.direction)).bind(8, e.reason).bind(9, e.trust);
+      q.bind(10, e.protocol).bind(11, e.via);
       if (!q.step()) return false;
       seq = q.int64(0);
       q.run();
@@ -85,6 +86,8 @@ std::vector<HistoryEntry> HistoryStore::list(const std::optional<std::string>& w
       e.direction = q.text(7) == "out" ? Direction::out : Direction::in;
       e.reason = q.text(8);
       e.trust = q.text(9);
+      e.protocol = q.text(10);
+      e.via = q.text(11);
       out.push_back(std::move(e));
     }
   }

@@ -39,6 +39,8 @@ struct HistoryEntry {
   // The sending device's trust when the message arrived: verified, blind, undecided,
   // distrusted, unlisted, own (this device); empty when it was never decided (docs/cli.md).
   std::string trust;
+  std::string protocol = "omemo2";  // omemo2, oldmemo, or none (an unencrypted chat message)
+  std::string via = "archive";      // archive (the component) or pep (a plain chat message)
   friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
 };
 

@@ -9,7 +9,7 @@ namespace multiend::client::store_schema {
 namespace {
 
 // Never edit a migration that has shipped: append a new one.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     // 1: the OMEMO stores, trust, settings, the archive position and the local history.
     R"sql(
 CREATE TABLE meta (
@@ -124,6 +124,24 @@ CREATE TABLE consumed_key_exchanges (
   ek BLOB NOT NULL UNIQUE CHECK (length(ek) = 32)
 ) STRICT;
 ALTER TABLE history ADD COLUMN trust TEXT NOT NULL DEFAULT '';
+)sql",
+    // v5: legacy OMEMO (eu.siacs.conversations.axolotl): its own one-time prekeys and sessions,
+    // and each history entry's protocol and path.
+    R"sql(
+CREATE TABLE legacy_prekeys (
+  id INTEGER PRIMARY KEY CHECK (id BETWEEN 0 AND 4294967295),
+  priv BLOB NOT NULL CHECK (length(priv) = 32),
+  pub BLOB NOT NULL CHECK (length(pub) = 32),
+  hidden INTEGER NOT NULL CHECK (hidden IN (0, 1))
+) STRICT;
+CREATE TABLE legacy_sessions (
+  jid TEXT NOT NULL,
+  device INTEGER NOT NULL CHECK (device BETWEEN 0 AND 4294967295),
+  state BLOB NOT NULL,
+  PRIMARY KEY (jid, device)
+) STRICT;
+ALTER TABLE history ADD COLUMN protocol TEXT NOT NULL DEFAULT 'omemo2' CHECK (protocol IN ('omemo2', 'oldmemo', 'none'));
+ALTER TABLE history ADD COLUMN via TEXT NOT NULL DEFAULT 'archive' CHECK (via IN ('archive', 'pep'));
 )sql",
 };
 

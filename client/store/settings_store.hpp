@@ -23,6 +23,7 @@ inline constexpr std::string_view label = "label";                  // this devi
 inline constexpr std::string_view password_file = "password_file";  // a path, never the password
 inline constexpr std::string_view insecure = "insecure";            // "1": plain TCP, no TLS (test servers)
 inline constexpr std::string_view registered = "registered";        // "1" once the bundle was published
+inline constexpr std::string_view pep = "pep";                      // "0": archive only, nothing in PEP
 }  // namespace setting
 
 class SettingsStore {

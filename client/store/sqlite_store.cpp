@@ -4,25 +4,12 @@
 
 #include "client/store/schema.hpp"
 #include "protocol/omemo/protobuf_parse.hpp"
-#include "session_state.pb.h"
+#include "client/store/session_blob.hpp"
 
 namespace multiend::client {
 namespace {
 
 using crypto::ByteView;
-
-// protobuf keeps secrets in std::string: wipe them before the message is destroyed.
-void wipe(std::string& s) { sodium_memzero(s.data(), s.size()); }
-
-void wipe_secrets(state::Session& s) {
-  if (!s.has_ratchet()) return;
-  auto* r = s.mutable_ratchet();
-  wipe(*r->mutable_rk());
-  wipe(*r->mutable_dhs_priv());
-  if (r->has_cks()) wipe(*r->mutable_cks());
-  if (r->has_ckr()) wipe(*r->mutable_ckr());
-  for (auto& k : *r->mutable_skipped()) wipe(*k.mutable_mk());
-}
 
 std::int64_t as_int(std::uint32_t v) { return static_cast<std::int64_t>(v); }
 
@@ -34,7 +21,13 @@ crypto::Secret<32> secret32(const sqlite::Database& db, ByteView v, std::string_
 }  // namespace
 
 SqliteStore::SqliteStore(const std::filesystem::path& path, Options options)
-    : db_(path, options), trust_(db_), settings_(db_), history_(db_), outbox_(db_) {
+    : db_(path, options),
+      trust_(db_),
+      settings_(db_),
+      history_(db_),
+      outbox_(db_),
+      prekeys_(db_, "prekeys", "next_prekey_id"),
+      legacy_(db_) {
   store_schema::migrate(db_);
   count_skipped_keys_once();
 }
@@ -85,68 +78,14 @@ void SqliteStore::save_identity(const omemo::OwnIdentity& id) {
   });
 }
 
-// ---- one-time prekeys ----
+// ---- one-time prekeys (prekey_table.cpp) ----
 
-std::optional<omemo::PreKeyRecord> SqliteStore::load_prekey(std::uint32_t id) {
-  auto q = db_.query("SELECT priv, hidden FROM prekeys WHERE id = ?1");
-  q.bind(1, as_int(id));
-  if (!q.step()) return std::nullopt;
-  return omemo::PreKeyRecord{id, crypto::X25519KeyPair::from_private(secret32(db_, q.blob(0), "prekey")),
-                             q.int64(1) != 0};
-}
-
-void SqliteStore::save_prekey(const omemo::PreKeyRecord& pk) {
-  db_.atomically([&] {
-    auto q = db_.query(
-        "INSERT INTO prekeys (id, priv, pub, hidden) VALUES (?1, ?2, ?3, ?4) "
-        "ON CONFLICT (id) DO UPDATE SET priv = excluded.priv, pub = excluded.pub, hidden = excluded.hidden");
-    q.bind(1, as_int(pk.id)).bind_blob(2, pk.key.priv.view()).bind_blob(3, pk.key.pub.view());
-    q.bind(4, std::int64_t{pk.hidden ? 1 : 0});
-    q.run();
-  });
-}
-
-void SqliteStore::remove_prekey(std::uint32_t id) {
-  db_.atomically([&] {
-    auto q = db_.query("DELETE FROM prekeys WHERE id = ?1");
-    q.bind(1, as_int(id));
-    q.run();
-  });
-}
-
-std::vector<omemo::PreKeyPublic> SqliteStore::visible_prekeys() {
-  std::vector<omemo::PreKeyPublic> out;
-  auto q = db_.query("SELECT id, pub FROM prekeys WHERE hidden = 0 ORDER BY id");
-  while (q.step()) {
-    const ByteView pub = q.blob(1);
-    if (pub.size() != crypto::X25519Public::size()) db_.corrupt("prekey");
-    out.push_back({static_cast<std::uint32_t>(q.int64(0)), crypto::X25519Public::from(pub)});
-  }
-  return out;
-}
-
-std::vector<std::uint32_t> SqliteStore::hidden_prekeys() {
-  std::vector<std::uint32_t> out;
-  auto q = db_.query("SELECT id FROM prekeys WHERE hidden = 1 ORDER BY id");
-  while (q.step()) out.push_back(static_cast<std::uint32_t>(q.int64(0)));
-  return out;
-}
-
-std::uint32_t SqliteStore::allocate_prekey_id() {
-  return db_.atomically([&] {
-    std::uint32_t next = 1;  // MemoryStore starts at 1 too
-    {
-      auto q = db_.query("SELECT value FROM meta WHERE key = 'next_prekey_id'");
-      if (q.step()) next = static_cast<std::uint32_t>(q.int64(0));
-    }
-    auto q = db_.query(
-        "INSERT INTO meta (key, value) VALUES ('next_prekey_id', ?1) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    q.bind(1, as_int(next + 1));  // wraps like MemoryStore's uint32 counter
-    q.run();
-    return next;
-  });
-}
+std::optional<omemo::PreKeyRecord> SqliteStore::load_prekey(std::uint32_t id) { return prekeys_.load_prekey(id); }
+void SqliteStore::save_prekey(const omemo::PreKeyRecord& pk) { prekeys_.save_prekey(pk); }
+void SqliteStore::remove_prekey(std::uint32_t id) { prekeys_.remove_prekey(id); }
+std::vector<omemo::PreKeyPublic> SqliteStore::visible_prekeys() { return prekeys_.visible_prekeys(); }
+std::vector<std::uint32_t> SqliteStore::hidden_prekeys() { return prekeys_.hidden_prekeys(); }
+std::uint32_t SqliteStore::allocate_prekey_id() { return prekeys_.allocate_prekey_id(); }
 
 // ---- signed prekeys ----
 
@@ -197,9 +136,7 @@ std::optional<omemo::Session> load_session_from(sqlite::Database& db, const char
 void save_session_to(sqlite::Database& db, const char* sql, const omemo::Session& s) {
   state::Session msg;
   s.to_state(msg);
-  crypto::SecretBytes blob(msg.ByteSizeLong());
-  msg.SerializeToArray(blob.data(), static_cast<int>(blob.size()));
-  wipe_secrets(msg);
+  const crypto::SecretBytes blob = session_blob(msg);
   db.atomically([&] {
     auto q = db.query(sql);
     q.bind(1, s.peer.jid).bind(2, as_int(s.peer.device)).bind_blob(3, blob.view());

@@ -1,5 +1,5 @@
-// One device's whole state in one SQLite file: the five OMEMO stores (behaving exactly like
-// omemo::MemoryStore), plus trust, connection settings, the archive position and the local
+// One device's whole state in one SQLite file: the five OMEMO 2 stores (behaving exactly like
+// omemo::MemoryStore), legacy OMEMO's own prekeys and sessions (legacy_store.hpp), plus trust, connection settings, the archive position and the local
 // history (trust_store.hpp, settings_store.hpp, history_store.hpp).
 //
 // Durability and atomicity. The file runs in WAL mode with synchronous=FULL, so a commit is on
@@ -44,7 +44,9 @@
 #include <filesystem>
 
 #include "client/store/history_store.hpp"
+#include "client/store/legacy_store.hpp"
 #include "client/store/outbox_store.hpp"
+#include "client/store/prekey_table.hpp"
 #include "client/store/settings_store.hpp"
 #include "client/store/sqlite.hpp"
 #include "client/store/trust_store.hpp"
@@ -78,6 +80,9 @@ class SqliteStore final : public omemo::IdentityStore,
   SettingsStore& settings() noexcept { return settings_; }
   HistoryStore& history() noexcept { return history_; }
   OutboxStore& outbox() noexcept { return outbox_; }
+  // Legacy OMEMO's own prekey pool and sessions; identity and signed prekey are shared.
+  oldmemo::LegacyStores legacy_stores() { return {*this, *this, legacy_.prekeys(), legacy_}; }
+  LegacyStore& legacy() noexcept { return legacy_; }
 
   std::optional<omemo::OwnIdentity> load_identity() override;
   void save_identity(const omemo::OwnIdentity& id) override;
@@ -118,6 +123,8 @@ class SqliteStore final : public omemo::IdentityStore,
   SettingsStore settings_;
   HistoryStore history_;
   OutboxStore outbox_;
+  PreKeyTable prekeys_;
+  LegacyStore legacy_;
 };
 
 }  // namespace multiend::client

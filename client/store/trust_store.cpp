@@ -45,6 +45,13 @@ Result<IdentityStatus> TrustStore::record_device_identity(const std::string& jid
       q.bind(1, jid).bind(2, std::int64_t{device});
       if (q.step()) {
         if (crypto::ct_equal(q.blob(0), ik.view())) return IdentityStatus::same;
+        // Legacy OMEMO carries the Curve25519 form, whose Edwards form has an unknown sign
+        // bit: one identity is the same Curve25519 key in both generations.
+        if (q.blob(0).size() == crypto::Ed25519Public::size()) {
+          auto stored = crypto::ed25519_pub_to_x25519(crypto::Ed25519Public::from(q.blob(0)));
+          auto given = crypto::ed25519_pub_to_x25519(ik);
+          if (stored && given && crypto::ct_equal(stored->view(), given->view())) return IdentityStatus::same;
+        }
         return Errc::identity_mismatch;
       }
     }

@@ -1,0 +1,67 @@
+// Legacy OMEMO's part of the state file (client/store/legacy_store) and trust across the two
+// generations: sessions survive reopening, the two prekey pools never mix, and one identity is
+// one identity whichever Edwards sign bit it arrives with.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "client/store/sqlite_store.hpp"
+#include "protocol/crypto/xeddsa.hpp"
+#include "protocol/omemo/session_manager.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace multiend;
+using client::SqliteStore;
+
+namespace {
+crypto::ByteView text(const std::string& s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
+}  // namespace
+
+TEST_CASE("a legacy conversation survives closing and reopening both state files") {
+  test::TempDir dir;
+  crypto::DeterministicRng rng(11);
+  const auto pa = dir.path / "a.db", pb = dir.path / "b.db";
+  oldmemo::LegacyEncrypted first;
+  {
+    SqliteStore a(pa), b(pb);
+    auto ma = omemo::SessionManager::open(a.stores(), rng, "alice@example.org", 1, 0);
+    auto mb = omemo::SessionManager::open(b.stores(), rng, "bob@example.org", 2, 0);
+    oldmemo::LegacyManager la(a.legacy_stores(), rng), lb(b.legacy_stores(), rng);
+    // separate pools: OMEMO 2 and legacy both have 100, and ids are counted apart
+    CHECK(mb.visible_prekey_count() == 100);
+    CHECK(lb.bundle().prekeys.size() == 100);
+    auto bundle = lb.bundle();
+    oldmemo::LegacyRecipient r{{"bob@example.org", 2}, &bundle};
+    first = la.encrypt(text("persisted"), std::span(&r, 1)).message;
+    CHECK(a.legacy().has_legacy_session({"bob@example.org", 2}));
+    CHECK(a.legacy().legacy_session_count("bob@example.org") == 1);
+    CHECK_FALSE(a.has_session({"bob@example.org", 2}));  // not an OMEMO 2 session
+  }
+  SqliteStore a(pa), b(pb);
+  auto mb = omemo::SessionManager::open(b.stores(), rng, "bob@example.org", 2, 0);
+  oldmemo::LegacyManager la(a.legacy_stores(), rng), lb(b.legacy_stores(), rng);
+  auto d = lb.decrypt(first, "alice@example.org");
+  REQUIRE(d.has_value());
+  CHECK(std::string(reinterpret_cast<const char*>(d->plaintext->data()), d->plaintext->size()) == "persisted");
+  CHECK(mb.visible_prekey_count() == 100);  // the legacy key exchange spent a legacy prekey only
+  oldmemo::LegacyRecipient back{{"alice@example.org", 1}, nullptr};
+  auto reply = lb.encrypt(text("and back"), std::span(&back, 1));
+  auto d2 = la.decrypt(reply.message, "bob@example.org");
+  REQUIRE(d2.has_value());
+  a.legacy().remove_legacy_session({"bob@example.org", 2});
+  CHECK_FALSE(a.legacy().load_legacy_session({"bob@example.org", 2}));
+}
+
+TEST_CASE("trust: the same Curve25519 identity with either sign bit is the same device key") {
+  test::TempDir dir;
+  SqliteStore s(dir.path / "t.db");
+  crypto::DeterministicRng rng(3);
+  auto ik = crypto::IdentityKeyPair::generate(rng);
+  auto curve = *crypto::ed25519_pub_to_x25519(ik.pub());
+  auto sign0 = *crypto::curve25519_to_ed25519(curve, false);
+  auto sign1 = *crypto::curve25519_to_ed25519(curve, true);
+  CHECK(*s.trust().record_device_identity("bob@example.org", 5, sign0) == client::IdentityStatus::new_device);
+  CHECK(*s.trust().record_device_identity("bob@example.org", 5, sign1) == client::IdentityStatus::same);
+  CHECK(*s.trust().record_device_identity("bob@example.org", 5, ik.pub()) == client::IdentityStatus::same);
+  auto other = crypto::IdentityKeyPair::generate(rng);
+  CHECK(s.trust().record_device_identity("bob@example.org", 5, other.pub()).error() == Errc::identity_mismatch);
+}
