@@ -33,6 +33,8 @@ inline constexpr std::string_view kSidNs = "urn:xmpp:sid:0";                    
 inline constexpr std::string_view kReceiptsNs = "urn:xmpp:receipts";                // XEP-0184
 inline constexpr std::string_view kAddressNs = "http://jabber.org/protocol/address";  // XEP-0033
 inline constexpr std::string_view kHintsNs = "urn:xmpp:hints";                      // XEP-0334
+inline constexpr std::string_view kCarbonsNs = "urn:xmpp:carbons:2";                // XEP-0280
+inline constexpr std::string_view kEmeNs = "urn:xmpp:eme:0";                        // XEP-0380
 
 // XEP-0030 service discovery.
 inline constexpr std::string_view kDiscoInfoNs = "http://jabber.org/protocol/disco#info";
