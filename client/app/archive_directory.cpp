@@ -83,16 +83,29 @@ asio::awaitable<std::string> Client::node_of(const std::string& bare_jid) {
   co_return component::node_jid(bare_jid, *found.archive);
 }
 
+bool Client::archive_delivers_to(const std::string& bare_jid) const {
+  return domain_of(bare_jid) == domain_of(device_.jid());
+}
+
 asio::awaitable<void> Client::require_deliverable(const std::string& bare_jid) {
-  const std::string domain = domain_of(bare_jid);
-  if (domain == domain_of(device_.jid())) co_return;
-  auto found = co_await archive_of_domain(domain);
+  if (archive_delivers_to(bare_jid)) co_return;
+  const std::vector<std::string> none;
+  std::string why = co_await unreachable_reason(bare_jid, none);
+  throw ClientError(ErrorKind::refused, why);
+}
+
+asio::awaitable<std::string> Client::unreachable_reason(const std::string& bare_jid,
+                                                        const std::vector<std::string>& pep_looked_at) {
+  std::string pep;
+  for (const auto& l : pep_looked_at) pep += "; " + l + ": none";
+  if (archive_delivers_to(bare_jid))
+    co_return "no OMEMO device of " + bare_jid + " can receive keys: " + options_.component + "'s device list" + pep;
+  auto found = co_await archive_of_domain(domain_of(bare_jid));
   if (!found.archive)
-    throw ClientError(ErrorKind::refused, "cannot send to " + bare_jid + ": no OMEMO device found (" + found.looked_at +
-                                              "); devices in the user's own PEP are not supported yet");
-  throw ClientError(ErrorKind::refused, "cannot send to " + bare_jid + ": its devices are at " + *found.archive +
-                                            ", another domain's archive, and " + options_.component +
-                                            " delivers only within " + domain_of(device_.jid()) + " so far");
+    co_return "cannot send to " + bare_jid + ": no OMEMO device found (" + found.looked_at + pep + ")";
+  co_return "cannot send to " + bare_jid + ": its archive devices are at " + *found.archive +
+      ", another domain's archive, and " + options_.component + " delivers only within " + domain_of(device_.jid()) +
+      (pep.empty() ? std::string(" (PEP is off for this device)") : pep);
 }
 
 }  // namespace multiend::client

@@ -97,6 +97,7 @@ asio::awaitable<bool> Client::register_and_maintain() {
   if (settings.get(setting::registered) != "1") {
     co_await publish_bundle();
     settings.set(setting::registered, "1");
+    co_await publish_pep();
     co_return true;
   }
   auto list = co_await fetch_device_list(device_.jid());
@@ -121,6 +122,7 @@ asio::awaitable<bool> Client::register_and_maintain() {
     }
   }
   if (republish) co_await publish_bundle();
+  co_await publish_pep();
   co_return true;
 }
 
@@ -157,18 +159,23 @@ asio::awaitable<std::map<std::uint32_t, crypto::Ed25519Public>> Client::fetch_id
 
 asio::awaitable<bool> Client::remove_device(std::uint32_t device) {
   auto list = co_await fetch_device_list(device_.jid());
-  if (!list.contains(device)) co_return false;
-  omemo::DeviceList next;
-  for (const auto& d : list.devices)
-    if (d.id != device) next.devices.push_back(d);
-  if (next.devices.empty())
-    throw ClientError(ErrorKind::refused, "device " + std::to_string(device) + " is the account's last device");
-  auto reply = co_await request(
-      component::publish_device_list(component::node_jid(device_.jid(), options_.component), next));
-  if (auto err = component::iq_error(reply))
-    throw ClientError(ErrorKind::refused, "the component refused the device list: " + describe(*err));
-  device_.store().save_device_list(device_.jid(), next);
-  co_return true;
+  bool removed = false;
+  if (list.contains(device)) {
+    omemo::DeviceList next;
+    for (const auto& d : list.devices)
+      if (d.id != device) next.devices.push_back(d);
+    if (next.devices.empty())
+      throw ClientError(ErrorKind::refused, "device " + std::to_string(device) + " is the account's last device");
+    auto reply = co_await request(
+        component::publish_device_list(component::node_jid(device_.jid(), options_.component), next));
+    if (auto err = component::iq_error(reply))
+      throw ClientError(ErrorKind::refused, "the component refused the device list: " + describe(*err));
+    device_.store().save_device_list(device_.jid(), next);
+    removed = true;
+  }
+  // The same device in the account's PEP: otherwise plain apps, and our own sends, still reach it.
+  if (co_await remove_from_pep(device)) removed = true;
+  co_return removed;
 }
 
 asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, const MessageSink& sink) {
@@ -180,6 +187,22 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
     co_return;
   }
   auto fanout = component::parse_fanout(stanza, options_.component);
+  if (!fanout && options_.pep) {
+    if (auto chat = parse_chat(stanza, device_.jid())) {
+      if (catching_up_ || submitting_) {
+        const std::size_t bytes = approx_bytes(stanza);
+        if (deferred_bytes_ + bytes <= options_.max_deferred_bytes) {
+          deferred_bytes_ += bytes;
+          deferred_.push_back(stanza);
+        } else {
+          spdlog::warn("a chat message from {} arrived while the buffer was full; not read", chat->from_bare);
+        }
+        co_return;
+      }
+      co_await handle_chat(*chat, sink);
+      co_return;
+    }
+  }
   if (!fanout) {
     // Presence, pubsub events, chat from elsewhere: not ours to show. A forwarded message from
     // anyone but the component is a forgery (or a stray): say so, never show it.

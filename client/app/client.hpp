@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "client/app/device.hpp"
+#include "client/pep/pep_api.hpp"
 #include "client/xmpp/c2s_connection.hpp"
 
 namespace multiend::client {
@@ -27,11 +28,13 @@ struct ClientOptions {
   std::size_t max_deferred_bytes = 8 * 1024 * 1024;  // fan-out held while a catch-up runs
   std::size_t max_page_bytes = 64 * 1024 * 1024;     // one MAM page held before it is decrypted
   std::function<std::int64_t()> clock;   // unix seconds (passed in so tests control time)
+  bool pep = true;  // legacy OMEMO over PEP: publish there, send to and read plain devices
 };
 
 struct SendReport {
   std::string stanza_id;
-  std::vector<omemo::DeviceAddress> devices;  // encrypted for
+  std::vector<omemo::DeviceAddress> devices;  // encrypted for, through the archive (OMEMO 2)
+  std::vector<omemo::DeviceAddress> pep_devices;  // encrypted for, by chat message (legacy OMEMO)
   std::vector<std::pair<omemo::DeviceAddress, std::string>> skipped;  // and why not
   bool resent = false;
 };
@@ -155,6 +158,9 @@ class Client {
   // domain, and OMEMO by PEP is not built. Anyone else is ClientError(refused), before a prekey
   // of anyone is claimed or a key recorded.
   asio::awaitable<void> require_deliverable(const std::string& bare_jid);
+  bool archive_delivers_to(const std::string& bare_jid) const;
+  // The one line for "nothing reaches this user": what was looked at, archive and PEP.
+  asio::awaitable<std::string> unreachable_reason(const std::string& bare_jid, const std::vector<std::string>& pep_looked_at);
   std::map<std::string, ArchiveLookup> archives_;
   asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> fetch_bundles(const std::string& bare_jid,
                                                                         const std::vector<std::uint32_t>& devices);
@@ -185,6 +191,33 @@ class Client {
   // Fetches the device lists of senders in `page` whose device is not on the stored list.
   asio::awaitable<void> refresh_device_lists(const std::vector<component::Archived>& page);
   std::string new_id();
+
+  // Legacy OMEMO over PEP and plain chat messages (pep_transport.cpp).
+  // Our device in the account's legacy device list (merged with what is there, checked after
+  // publishing, retried on a concurrent change), our legacy bundle (access open), Carbons on.
+  asio::awaitable<void> publish_pep();
+  // Takes `device` off the account's legacy device list in PEP; false if it was not on it.
+  asio::awaitable<bool> remove_from_pep(std::uint32_t device);
+  asio::awaitable<pep::ListResult> fetch_legacy_list(const std::string& bare_jid);
+  asio::awaitable<std::map<std::uint32_t, oldmemo::LegacyBundle>> fetch_legacy_bundles(
+      const std::string& bare_jid, const std::vector<std::uint32_t>& ids);
+  struct PepPlan {
+    std::vector<omemo::DeviceAddress> devices;
+    std::map<omemo::DeviceAddress, oldmemo::LegacyBundle> bundles;
+    std::vector<std::pair<omemo::DeviceAddress, std::string>> skipped;
+    std::vector<std::string> looked_at;  // what was asked, for a "no device anywhere" error
+  };
+  // The legacy devices of `users` (our own account included) not reached through the archive.
+  // Devices on the archive's lists of `users` (as stored by plan_recipients): one device in
+  // both an archive list and a PEP list is reached through the archive only.
+  std::vector<omemo::DeviceAddress> archive_listed(const std::vector<std::string>& users);
+  asio::awaitable<PepPlan> plan_pep(const std::vector<std::string>& users, const std::vector<omemo::DeviceAddress>& via_archive);
+  // One chat message per recipient (the first also carries our own other legacy devices'
+  // keys; Carbons bring it to them). Returns who got keys.
+  asio::awaitable<std::vector<omemo::DeviceAddress>> send_pep(const std::vector<std::string>& recipients, PepPlan plan,
+                                                              const std::string& body, const std::string& origin_id,
+                                                              std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped);
+  asio::awaitable<void> handle_chat(const ChatMessage& chat, const MessageSink& sink);
 
   C2sConnection& conn_;
   Device& device_;

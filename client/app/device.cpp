@@ -23,6 +23,8 @@ bool needs_repair(const boost::system::error_code& ec) {
   return ec == Errc::no_session || ec == Errc::unknown_prekey || ec == Errc::unknown_signed_prekey;
 }
 
+}  // namespace
+
 std::string reason_for(const boost::system::error_code& ec, const omemo::DeviceAddress& peer) {
   const std::string who = std::to_string(peer.device) + " of " + peer.jid;
   if (ec == Errc::unknown_prekey) return "prekey-gone: the one-time prekey it used no longer exists here";
@@ -36,8 +38,6 @@ std::string reason_for(const boost::system::error_code& ec, const omemo::DeviceA
   return "decryption-failed: " + ec.message() + " (device " + who + ")";
 }
 
-}  // namespace
-
 std::unique_ptr<Device> Device::open(const std::filesystem::path& path, crypto::Rng& rng, std::int64_t now) {
   std::error_code fec;
   if (!std::filesystem::exists(path, fec))
@@ -48,6 +48,7 @@ std::unique_ptr<Device> Device::open(const std::filesystem::path& path, crypto::
   std::unique_ptr<Device> d(new Device(std::move(store), rng));
   auto tx = d->store_->begin();
   d->manager_.emplace(omemo::SessionManager::open(d->store_->stores(), rng, id->jid, id->device_id, now));
+  d->legacy_.emplace(d->store_->legacy_stores(), rng);
   tx.commit();
   return d;
 }
@@ -61,6 +62,7 @@ std::unique_ptr<Device> Device::create(const std::filesystem::path& path, const 
   std::unique_ptr<Device> d(new Device(std::move(store), rng));
   auto tx = d->store_->begin();
   d->manager_.emplace(omemo::SessionManager::open(d->store_->stores(), rng, bare_jid, 0, now));
+  d->legacy_.emplace(d->store_->legacy_stores(), rng);
   tx.commit();
   return d;
 }

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "client/app/chat_message.hpp"
 #include "client/component/component_api.hpp"
 #include "client/store/sqlite_store.hpp"
 #include "protocol/crypto/random.hpp"
+#include "protocol/oldmemo/legacy_manager.hpp"
 #include "protocol/omemo/session_manager.hpp"
 
 namespace multiend::client {
@@ -28,6 +30,9 @@ struct Received {
   bool prekey_used = false;  // republish the bundle
 };
 
+// The "undecryptable" reason for a decryption failure from `peer` (docs/cli.md).
+std::string reason_for(const boost::system::error_code& ec, const omemo::DeviceAddress& peer);
+
 class Device {
  public:
   // Opens an existing state file (ClientError(state) if it holds no device).
@@ -38,6 +43,7 @@ class Device {
 
   SqliteStore& store() noexcept { return *store_; }
   omemo::SessionManager& manager() noexcept { return *manager_; }
+  oldmemo::LegacyManager& legacy() noexcept { return *legacy_; }
   const std::string& jid() const noexcept { return manager_->jid(); }
   std::uint32_t device_id() const noexcept { return manager_->device_id(); }
 
@@ -56,6 +62,16 @@ class Device {
                                 const std::map<omemo::DeviceAddress, omemo::Bundle>& bundles,
                                 std::optional<crypto::ByteView> plaintext);
 
+  // The same for legacy OMEMO devices (legacy_device.cpp): the identity a session or bundle
+  // names is pinned and checked in its Curve25519 form, which both generations share.
+  oldmemo::LegacyEncryptOutcome encrypt_legacy(const std::vector<omemo::DeviceAddress>& devices,
+                                               const std::map<omemo::DeviceAddress, oldmemo::LegacyBundle>& bundles,
+                                               std::optional<crypto::ByteView> plaintext);
+  // A plain chat message (live or a Carbons copy): decrypted when it carries legacy OMEMO,
+  // shown with protocol "none" when it carries only a body, stored once under its history id.
+  // Call inside a transaction of store().
+  Received receive_chat(const ChatMessage& m, std::int64_t now);
+
   // Is this device on its account's device list as stored here?
   bool listed(const omemo::DeviceAddress& peer);
   // verified, blind (undecided and used), undecided (not used: another device of the account is
@@ -69,9 +85,12 @@ class Device {
   Device(std::unique_ptr<SqliteStore> store, crypto::Rng& rng) : store_(std::move(store)), rng_(rng) {}
   Received receive_in_savepoint(const component::Archived& archived, std::int64_t now, bool repair);
 
+  Received receive_chat_in_savepoint(const ChatMessage& m, std::int64_t now);
+
   std::unique_ptr<SqliteStore> store_;
   crypto::Rng& rng_;
   std::optional<omemo::SessionManager> manager_;
+  std::optional<oldmemo::LegacyManager> legacy_;
 };
 
 // History sync for the length of one catch-up (SessionManager::begin_history_sync: used

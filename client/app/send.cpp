@@ -98,8 +98,11 @@ using detail::sent_entry;
 asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::string>& users, bool reuse_lists) {
   Plan plan;
   auto& trust = device_.store().trust();
-  for (const std::string& user : users) co_await require_deliverable(user);
+  // With PEP, users the archive cannot reach are PEP's (plan_pep); without, they are refused.
+  if (!options_.pep)
+    for (const std::string& user : users) co_await require_deliverable(user);
   for (const std::string& user : users) {
+    if (!archive_delivers_to(user)) continue;
     std::optional<omemo::DeviceList> stored;
     if (auto it = lists_fetched_.find(user);
         reuse_lists && it != lists_fetched_.end() && std::chrono::steady_clock::now() - it->second < std::chrono::seconds(30))
@@ -110,6 +113,7 @@ asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::str
     else
       list = co_await fetch_device_list(user);
     const bool own = user == device_.jid();
+    if (!own && list.devices.empty() && options_.pep) continue;  // maybe in PEP
     if (!own && list.devices.empty())
       throw ClientError(ErrorKind::refused, user + " has no OMEMO device at " + options_.component +
                                                 " (unknown user, or not registered with Multiend)");
@@ -216,6 +220,16 @@ asio::awaitable<Client::Answer> Client::submit(const xml::Element& stanza, const
   co_return answer;
 }
 
+std::vector<omemo::DeviceAddress> Client::archive_listed(const std::vector<std::string>& users) {
+  std::vector<omemo::DeviceAddress> out;
+  for (const auto& user : users) {
+    if (!archive_delivers_to(user)) continue;
+    if (auto list = device_.store().load_device_list(user))
+      for (const auto& d : list->devices) out.push_back(address(user, d.id));
+  }
+  return out;
+}
+
 asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, const std::string& body,
                                          const MessageSink& sink) {
   if (removed_) throw ClientError(ErrorKind::refused, "this device was removed from the account; it cannot send");
@@ -230,15 +244,33 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
 
   const std::string origin_id = new_id();
   SendReport report;
+  std::optional<PepPlan> pep_plan;
   for (int attempt = 0;; ++attempt) {
     Plan plan = co_await plan_recipients(users);
+    if (options_.pep && !pep_plan) pep_plan = co_await plan_pep(users, archive_listed(users));
     for (const auto& user : recipients) {
       bool any = user == device_.jid();
       for (const auto& a : plan.devices) any = any || a.jid == user;
-      if (!any)
-        throw ClientError(ErrorKind::refused, "no device of " + user + " can receive keys (" +
-                                                  std::to_string(plan.skipped.size()) + " skipped; see 'multiend devices --of " +
-                                                  user + "')");
+      if (pep_plan)
+        for (const auto& a : pep_plan->devices) any = any || a.jid == user;
+      if (any) continue;
+      std::size_t skipped = plan.skipped.size() + (pep_plan ? pep_plan->skipped.size() : 0);
+      if (skipped > 0)
+        throw ClientError(ErrorKind::refused, "no device of " + user + " can receive keys (" + std::to_string(skipped) +
+                                                  " skipped; see 'multiend devices --of " + user + "')");
+      std::vector<std::string> pep_looked_at;
+      if (pep_plan)
+        for (const auto& l : pep_plan->looked_at)
+          if (l.find(" " + user + "'s ") != std::string::npos) pep_looked_at.push_back(l);
+      // (awaited into a named value first: GCC 12 mishandles co_await inside a throw expression)
+      std::string why = co_await unreachable_reason(user, pep_looked_at);
+      throw ClientError(ErrorKind::refused, why);
+    }
+    if (plan.devices.empty() && pep_plan && !pep_plan->devices.empty()) {
+      // No device to reach through the archive: the chat messages are the whole send.
+      report.skipped = std::move(plan.skipped);
+      report.stanza_id = "pep:" + device_.jid() + ":" + origin_id;
+      break;
     }
     const std::string id = new_id();
     const std::int64_t now = options_.clock();
@@ -286,6 +318,22 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
     std::string why = std::string(xmpp::error_type_name(b.error.type)) + "/" + b.error.condition;
     if (!b.missing.empty()) why += " (still missing: " + list_devices(b.missing) + ")";
     throw ClientError(ErrorKind::refused, "the component refused the message: " + why);
+  }
+  if (pep_plan && !pep_plan->devices.empty()) {
+    for (auto& s : pep_plan->skipped) report.skipped.push_back(std::move(s));
+    pep_plan->skipped.clear();
+    report.pep_devices = co_await send_pep(recipients, std::move(*pep_plan), body, origin_id, report.skipped);
+    if (report.stanza_id.starts_with("pep:")) {
+      auto tx = device_.store().begin();
+      HistoryEntry e = sent_entry(device_, report.stanza_id, body, recipients, options_.clock());
+      e.protocol = "oldmemo";
+      e.via = "pep";
+      device_.store().history().append(e);
+      tx.commit();
+      if (sink) sink(e);
+    }
+  } else if (pep_plan) {
+    for (auto& s : pep_plan->skipped) report.skipped.push_back(std::move(s));
   }
   try {
     co_await drain_deferred(sink);

@@ -43,6 +43,7 @@ void cmd_init(const Common& c, const InitArgs& a) {
   s.component = a.component.empty() ? "archive." + jid->domain() : a.component;
   s.ca_file = a.ca_file;
   s.insecure = a.insecure;
+  s.pep = !a.no_pep;
   s.password_file = std::filesystem::absolute(a.password_file).string();
   crypto::SodiumRng rng;
   auto device = Device::create(c.state, s.jid, rng, unix_now());
@@ -68,7 +69,18 @@ void cmd_init(const Common& c, const InitArgs& a) {
 
 nlohmann::json sent_json(const std::vector<std::string>& to, const SendReport& report) {
   nlohmann::json devices = nlohmann::json::array(), skipped = nlohmann::json::array();
-  for (const auto& a : report.devices) devices.push_back(address_json(a));
+  for (const auto& a : report.devices) {
+    auto j = address_json(a);
+    j["protocol"] = "omemo2";
+    j["via"] = "archive";
+    devices.push_back(j);
+  }
+  for (const auto& a : report.pep_devices) {
+    auto j = address_json(a);
+    j["protocol"] = "oldmemo";
+    j["via"] = "pep";
+    devices.push_back(j);
+  }
   for (const auto& [a, why] : report.skipped) {
     auto j = address_json(a);
     j["reason"] = why;

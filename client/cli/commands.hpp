@@ -18,6 +18,7 @@ struct InitArgs {
   std::string jid, password_file, server, component, label;
   std::optional<std::string> ca_file;
   bool insecure = false;
+  bool no_pep = false;
 };
 
 void cmd_init(const Common& c, const InitArgs& a);

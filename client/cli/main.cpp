@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   init_cmd->add_flag("--insecure", init.insecure, "plain TCP without TLS (test servers only)");
   init_cmd->add_option("--label", init.label, "a name for this device, e.g. phone");
+  init_cmd->add_flag("--no-pep", init.no_pep,
+                     "archive only: publish nothing in the account's PEP (plain OMEMO apps cannot reach this device)");
 
   cli::SendArgs send;
   auto* send_cmd = app.add_subcommand("send", "encrypt and send a message (body from stdin without --body)");

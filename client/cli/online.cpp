@@ -47,6 +47,7 @@ ConnectionSettings settings_of(SqliteStore& store) {
   s.ca_file = st.get(setting::ca_file);
   s.insecure = st.get(setting::insecure) == "1";
   s.password_file = st.get(setting::password_file).value_or("");
+  s.pep = st.get(setting::pep) != "0";
   if (s.jid.empty() || s.component.empty())
     throw ClientError(ErrorKind::state, "state file '" + store.path() + "' lacks connection settings (run 'multiend init')");
   return s;
@@ -61,6 +62,7 @@ void save_settings(SqliteStore& store, const ConnectionSettings& s) {
   if (s.ca_file) st.set(setting::ca_file, *s.ca_file);
   st.set(setting::insecure, s.insecure ? "1" : "0");
   st.set(setting::password_file, s.password_file);
+  st.set(setting::pep, s.pep ? "1" : "0");
   tx.commit();
 }
 
@@ -94,6 +96,7 @@ void run_online(Device& device, const ConnectionSettings& s, std::chrono::second
 
   ClientOptions copts;
   copts.component = s.component;
+  copts.pep = s.pep;
   copts.timeout = timeout;
   copts.clock = unix_now;
   client::run_online(device, options, std::move(copts), body);

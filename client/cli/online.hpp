@@ -17,6 +17,7 @@ struct ConnectionSettings {
   std::optional<std::string> ca_file;
   bool insecure = false;
   std::string password_file;
+  bool pep = true;  // publish in PEP and reach plain OMEMO devices (init --no-pep: archive only)
 };
 
 ConnectionSettings settings_of(SqliteStore& store);

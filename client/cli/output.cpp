@@ -18,6 +18,9 @@ nlohmann::json message_json(const HistoryEntry& e) {
   j["direction"] = std::string(to_string(e.direction));
   j["trust"] = e.trust.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.trust);
   if (e.type == EntryType::undecryptable) j["reason"] = e.reason;
+  j["protocol"] = e.protocol == "none" ? nlohmann::json(nullptr) : nlohmann::json(e.protocol);
+  j["via"] = e.via;
+  j["encrypted"] = e.protocol != "none";
   return j;
 }
 

@@ -45,9 +45,12 @@ log = {
 }
 
 -- Only what Multiend's clients need. No mod_limits (it throttles clients to a few kB/s),
--- no PEP for OMEMO (the component serves the OMEMO nodes), no s2s, no HTTP.
+-- no s2s, no HTTP.
 modules_enabled = {
 	"roster"; "saslauth"; "tls"; "disco"; "carbons"; "ping"; "time"; "version"; "uptime";
+	-- PEP and the account archive: what plain OMEMO apps (Conversations, Dino, Gajim) need;
+	-- Multiend devices publish there too, so those apps can reach them.
+	"pep"; "mam";
 }
 modules_disabled = { "s2s"; "s2s_auth_certs" }
 
