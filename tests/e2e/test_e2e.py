@@ -78,6 +78,8 @@ class Cli:
         args = ["init", "--jid", self.jid, "--password-file", str(self.bed.password_file(self.user)),
                 "--server", f"{self.bed.env.host}:{self.bed.env.c2s_port}", "--ca-file", self.bed.env.ca_file,
                 "--component", self.component, "--label", self.name]
+        if kw.get("no_pep"):
+            args.append("--no-pep")
         out = self.run(*args)
         check(len(out) == 1 and out[0]["type"] == "device", f"init printed {out}")
         self.device = out[0]["device"]
@@ -644,8 +646,9 @@ def scenario_bad_input(bed: Bed) -> None:
 def scenario_contact_on_another_domain(bed: Bed) -> None:
     """bob@elsewhere.test is not our bob@localhost. With no archive on elsewhere.test, a send to
     him is exit 3 naming what was looked at; once elsewhere.test has its own archive, his devices
-    are read there. Sending to him is refused (delivery across domains is not built yet). Either
-    way none of the local bob's prekeys is claimed and nothing is archived."""
+    are read there. An archive-only device of his (--no-pep) cannot be reached from here (the
+    component delivers within its domain); one that is also in his PEP gets a legacy OMEMO chat
+    message. None of the local bob's prekeys is ever claimed."""
     other = bed.env.raw.get("MULTIEND_OTHER_DOMAIN")
     if not other:
         bed.log("skipped: this testbed has no second domain (Prosody only)")
@@ -675,16 +678,35 @@ def scenario_contact_on_another_domain(bed: Bed) -> None:
                         "--bin", str(bed.component_bin)], capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, f"second component: {r.stderr[-1000:]}")
     other_component = bed.env.raw["MULTIEND_OTHER_COMPONENT_DOMAIN"]
+    # An archive-only device there (init --no-pep): its archive is found, and cannot deliver here.
     far_bob = Cli(bed, "bob-far", "bob", domain=other, component=other_component)
-    far_bob.init()
+    far_bob.init(no_pep=True)
     listed = a.run("devices", "--of", remote)
     check({d["device"] for d in listed} == {far_bob.device}, f"devices of {remote}: {listed}, want {far_bob.device}")
     a.send([remote], "for the other bob", expect=3)
-    check(other_component in a.last_error, a.last_error)
+    check(other_component in a.last_error and "PEP" in a.last_error, a.last_error)
     check((claimed_here(), archived()) == before, "a refused send claimed prekeys or archived a message")
     # and the contact on the other domain sees the same rule from his side
     far_bob.send(["alice@localhost"], "hello from afar", expect=3)
     check(bed.env.component_domain in far_bob.last_error, far_bob.last_error)
+
+    # A device there that is also in its account's PEP (the default) is reached across domains,
+    # by a legacy OMEMO chat message, and nothing of the local bob's is touched.
+    far_bob2 = Cli(bed, "bob-far2", "bob", domain=other, component=other_component)
+    far_bob2.init()
+    p = subprocess.Popen([str(bed.cli), "listen", "--state", str(far_bob2.state), "--seconds", "30", "--count", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = p.stdout.readline()
+    check(json.loads(first).get("type") == "listening" if first.strip() else False, f"listen: {first!r}")
+    sent = a.send([remote], "across the domains")
+    theirs = [d for d in sent["devices"] if d["jid"] == remote]
+    check(theirs == [{"jid": remote, "device": far_bob2.device, "protocol": "oldmemo", "via": "pep"}],
+          f"sent to {sent['devices']}")
+    out, err = p.communicate(timeout=60)
+    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
+    check(p.returncode == 0 and [(x["body"], x["protocol"], x["via"]) for x in lines] ==
+          [("across the domains", "oldmemo", "pep")], f"far bob read {lines} ({err[-300:]})")
+    check(claimed_here() == before[0], "a send to the other bob claimed a prekey of the local bob")
 
 
 def scenario_archive_holds_ciphertext_only(bed: Bed) -> None:

@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""End-to-end: the multiend CLI and people on plain legacy OMEMO apps (eu.siacs.conversations.axolotl,
+what Conversations, Dino, Gajim and Monal speak), through a real Prosody (or ejabberd), PostgreSQL and
+the archive component (the harness of test_e2e.py). The legacy app is tests/e2e/oldmemo_xmpp_peer.py:
+python-omemo with python3-oldmemo, its keys in its own account's PEP, no component.
+
+    tests/e2e/test_e2e_legacy.py --cli build/client/multiend --component build/server/multiend-component
+                                 [--server prosody|ejabberd] [--only a,b] [--keep] [-v]
+
+* legacy_contact_both_ways: carol's phone app (legacy only) and alice's CLI: alice sends, the app
+  decrypts it live, once; the app answers, alice's `listen` shows it as protocol oldmemo via pep.
+  The sent line names the app's device with protocol/via.
+* own_legacy_app_sees_cli: alice has a CLI device and a legacy phone app: a message the CLI sends to
+  bob reaches the app by Carbons (encrypted for it), and one the app sends to bob shows in the CLI's
+  `listen` as a Carbons copy (direction out).
+* unencrypted_message_shown: a plain chat message is shown as `encrypted: false`, never dropped.
+* forged_carbon_ignored: a contact's message wrapped as a Carbons copy "sent by alice" is not shown.
+* nobody_reachable: a user with no OMEMO device anywhere is exit 3 naming what was looked at.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import test_e2e  # noqa: E402
+from test_e2e import Bed, Cli, Failure, check  # noqa: E402
+
+
+class LegacyApp(Cli):
+    """One device of the independent legacy OMEMO app (oldmemo_xmpp_peer.py), PEP only."""
+
+    def __init__(self, bed: Bed, name: str, user: str) -> None:
+        super().__init__(bed, name, user)
+        self.state = bed.work / f"{name}.json"
+
+    def cmd(self, *args: str) -> List[str]:
+        return ["/usr/bin/python3", str(HERE / "oldmemo_xmpp_peer.py"), args[0], "--state", str(self.state), *args[1:]]
+
+    def run(self, *args: str, stdin: Optional[str] = None, expect: int = 0, timeout: float = 120,
+            state: Optional[Path] = None) -> List[Dict[str, Any]]:
+        r = subprocess.run(self.cmd(*args), input=stdin, capture_output=True, text=True, timeout=timeout)
+        self.bed.log(f"$ oldmemo {' '.join(args)}\n  -> {r.returncode}\n{r.stdout}{r.stderr}")
+        if r.returncode != expect:
+            raise Failure(f"{self.name} (oldmemo): {args[0]} exited {r.returncode}: {r.stderr.strip()[-500:]}")
+        return [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
+
+    def init(self, **kw: Any) -> Dict[str, Any]:
+        out = self.run("init", "--jid", self.jid, "--password", f"{self.user}pw", "--server",
+                       f"{self.bed.env.host}:{self.bed.env.c2s_port}", "--ca-file", self.bed.env.ca_file)
+        check(len(out) == 1 and out[0]["type"] == "device", f"init printed {out}")
+        self.device = out[0]["device"]
+        return out[0]
+
+    def send(self, to: List[str], body: str, expect: int = 0) -> Dict[str, Any]:
+        out = self.run("send", "--to", to[0], "--body", body, expect=expect)
+        return out[0] if out else {}
+
+
+class Background:
+    """A listening process whose JSON lines are collected until it exits."""
+
+    def __init__(self, bed: Bed, cmd: List[str], what: str) -> None:
+        self.bed, self.what = bed, what
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: List[Dict[str, Any]] = []
+        self.ready = threading.Event()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self) -> None:
+        assert self.p.stdout is not None
+        for ln in self.p.stdout:
+            if not ln.strip():
+                continue
+            obj = json.loads(ln)
+            if obj.get("type") == "listening":
+                self.ready.set()
+            self.lines.append(obj)
+
+    def wait(self, timeout: float = 90) -> int:
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self.t.join(5)
+        err = self.p.stderr.read() if self.p.stderr else ""
+        self.bed.log(f"$ {self.what} -> {rc}\n{json.dumps(self.lines)}\n{err}")
+        self.stderr = err
+        return rc
+
+    def messages(self) -> List[Dict[str, Any]]:
+        return [x for x in self.lines if x.get("type") in ("message", "undecryptable")]
+
+
+def cli_listen(bed: Bed, dev: Cli, count: int, seconds: int = 60) -> Background:
+    bg = Background(bed, [str(bed.cli), "listen", "--state", str(dev.state), "--count", str(count), "--seconds",
+                          str(seconds)], f"{dev.name} listen")
+    return bg
+
+
+def app_listen(app: LegacyApp, count: int, seconds: int = 60) -> Background:
+    bg = Background(app.bed, app.cmd("listen", "--count", str(count), "--seconds", str(seconds)), f"{app.name} listen")
+    time.sleep(2.5)  # connected, Carbons on, presence sent
+    return bg
+
+
+def settle(bg: Background) -> None:
+    """Until a CLI `listen` has caught up and announced itself."""
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(x.get("type") in ("listening", "synced") for x in bg.lines):
+        time.sleep(0.2)
+    time.sleep(0.5)
+
+
+def scenario_legacy_contact_both_ways(bed: Bed) -> None:
+    a = Cli(bed, "alice-lg1", "alice")
+    a.init()
+    carol = LegacyApp(bed, "carol-phone", "carol")
+    carol.init()
+    listener = app_listen(carol, 1)
+    sent = a.send(["carol"], "hello carol's phone")
+    rc = listener.wait()
+    got = listener.messages()
+    check(rc == 0 and len(got) == 1 and got[0]["body"] == "hello carol's phone" and got[0]["encrypted"],
+          f"carol's app read {got} (rc {rc}, {listener.stderr[-300:]})")
+    check(got[0]["from"] == a.jid and got[0]["from_device"] == a.device, f"sender: {got[0]}")
+    entries = [d for d in sent["devices"] if d["jid"] == carol.jid]
+    check(entries == [{"jid": carol.jid, "device": carol.device, "protocol": "oldmemo", "via": "pep"}],
+          f"sent line devices: {sent['devices']}")
+
+    bg = cli_listen(bed, a, 1)
+    settle(bg)
+    carol.send([a.jid], "hello back from the phone")
+    rc = bg.wait()
+    got = bg.messages()
+    check(rc == 0 and len(got) == 1, f"alice's listen: rc {rc}, {got}, {bg.stderr[-300:]}")
+    m = got[0]
+    check(m["type"] == "message" and m["body"] == "hello back from the phone" and m["protocol"] == "oldmemo"
+          and m["via"] == "pep" and m["encrypted"] is True and m["from"] == carol.jid
+          and m["from_device"] == carol.device, f"alice saw {m}")
+    # a second round on the now-confirmed sessions, both ways
+    listener = app_listen(carol, 1)
+    a.send(["carol"], "second to the phone")
+    listener.wait()
+    check([x["body"] for x in listener.messages()] == ["second to the phone"], f"second: {listener.messages()}")
+    hist = [h for h in a.history() if h.get("via") == "pep"]
+    check({h["body"] for h in hist} >= {"hello carol's phone", "hello back from the phone", "second to the phone"},
+          f"alice's history: {hist}")
+
+
+def scenario_own_legacy_app_sees_cli(bed: Bed) -> None:
+    a = Cli(bed, "alice-lg2", "alice")
+    a.init()
+    a.sync()
+    phone = LegacyApp(bed, "alice-phone", "alice")
+    phone.init()
+    bob = LegacyApp(bed, "bob-phone", "bob")
+    bob.init()
+    listener = app_listen(phone, 1)
+    sent = a.send(["bob"], "to bob, seen on my phone")
+    listener.wait()
+    got = listener.messages()
+    check(len(got) == 1 and got[0]["body"] == "to bob, seen on my phone" and got[0]["carbon"]
+          and got[0]["direction"] == "out", f"alice's phone read {got}")
+    check({(d["jid"], d["device"]) for d in sent["devices"] if d["via"] == "pep"} >=
+          {(phone.jid, phone.device), (bob.jid, bob.device)}, f"sent: {sent}")
+
+    bg = cli_listen(bed, a, 1)
+    settle(bg)
+    phone.send([bob.jid], "from my phone to bob")
+    bg.wait()
+    got = bg.messages()
+    check(len(got) == 1 and got[0]["body"] == "from my phone to bob" and got[0]["direction"] == "out"
+          and got[0]["to"] == [bob.jid] and got[0]["from_device"] == phone.device, f"alice's CLI saw {got}")
+
+
+def scenario_unencrypted_message_shown(bed: Bed) -> None:
+    a = Cli(bed, "alice-lg3", "alice")
+    a.init()
+    a.sync()  # what the archive holds from before this device is not what this test counts
+    dave = LegacyApp(bed, "dave-plain", "dave")
+    dave.init()
+    bg = cli_listen(bed, a, 1)
+    settle(bg)
+    dave.run("send-plain", "--to", a.jid, "--body", "no encryption here")
+    bg.wait()
+    got = bg.messages()
+    check(len(got) == 1 and got[0]["encrypted"] is False and got[0]["protocol"] is None
+          and got[0]["body"] == "no encryption here", f"alice saw {got}")
+
+
+def scenario_forged_carbon_ignored(bed: Bed) -> None:
+    """mallory wraps a message in <sent xmlns='urn:xmpp:carbons:2'> as if alice's other client had
+    sent it: only alice's own server may say that, so the CLI shows nothing of it."""
+    a = Cli(bed, "alice-lg4", "alice")
+    a.init()
+    a.sync()
+    bg = cli_listen(bed, a, 1, seconds=12)
+    settle(bg)
+    async def forge() -> None:
+        async with bed.raw_client("mallory") as c:
+            c.send_raw(f"<message to='{a.jid}' type='chat' id='forge1'><sent xmlns='urn:xmpp:carbons:2'>"
+                       f"<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' type='chat' "
+                       f"from='{a.jid}/phone' to='bob@{bed.env.user_domain}' id='x1'>"
+                       f"<body>I owe mallory 1000 EUR</body><origin-id xmlns='urn:xmpp:sid:0' id='forged-1'/>"
+                       f"</message></forwarded></sent></message>")
+            await asyncio.sleep(1.0)
+            c.send_raw(f"<message to='{a.jid}' type='chat' id='real1'><body>a real one</body>"
+                       f"<origin-id xmlns='urn:xmpp:sid:0' id='real-1'/></message>")
+            await asyncio.sleep(0.5)
+
+    asyncio.run(forge())
+    bg.wait()
+    got = bg.messages()
+    check(len(got) == 1 and got[0]["body"] == "a real one" and got[0]["from"].startswith("mallory@"),
+          f"alice saw {got}")
+
+
+def scenario_nobody_reachable(bed: Bed) -> None:
+    a = Cli(bed, "alice-lg5", "alice")
+    a.init()
+    a.send(["oscar"], "anyone there?", expect=3)
+    check("oscar@" in a.last_error and "PEP" in a.last_error, a.last_error)
+
+
+SCENARIOS = [scenario_legacy_contact_both_ways, scenario_own_legacy_app_sees_cli, scenario_unencrypted_message_shown,
+             scenario_forged_carbon_ignored, scenario_nobody_reachable]
+
+if __name__ == "__main__":
+    sys.exit(test_e2e.run(SCENARIOS, __doc__))
