@@ -193,6 +193,7 @@ asio::awaitable<std::size_t> Client::listen(std::chrono::steady_clock::time_poin
   };
   const ProgressSink no_progress;
   co_await catch_up(counting, no_progress);
+  co_await catch_up_server(counting);
   announce();
   // From here on fan-out reaches this resource: scripts may start sending.
   if (on_listening && conn_.jid()) on_listening(conn_.jid()->to_string());

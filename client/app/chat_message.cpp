@@ -49,6 +49,9 @@ std::optional<ChatMessage> parse_chat(const Element& stanza, const std::string& 
   auto from = bare(m->attr("from"));
   auto to = bare(m->attr("to"));
   if (!from) return std::nullopt;
+  // A message to a service (our own to the archive component, which ejabberd's MAM keeps too)
+  // is not a chat message.
+  if (!to && m->attr("to")) return std::nullopt;
   if (!to) to = own_bare;
   if (sent && *from != own_bare) return std::nullopt;  // we sent it, or it is not ours to show
   if (received && *to != own_bare) return std::nullopt;

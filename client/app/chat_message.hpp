@@ -25,6 +25,7 @@ struct ChatMessage {
   std::optional<std::string> legacy_error;         // an axolotl element we could not parse
   bool omemo2 = false;                             // an OMEMO 2 element (not handled over PEP yet)
   std::optional<std::string> body;                 // the plain body (the fallback text when encrypted)
+  std::int64_t timestamp_us = 0;                   // when the server archived it; 0: now
 };
 
 // nullopt: not a chat message for us (a headline, an error, a forged or malformed Carbon, a

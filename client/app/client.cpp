@@ -98,6 +98,7 @@ asio::awaitable<bool> Client::register_and_maintain() {
     co_await publish_bundle();
     settings.set(setting::registered, "1");
     co_await publish_pep();
+    co_await mark_server_archive_end();
     co_return true;
   }
   auto list = co_await fetch_device_list(device_.jid());

@@ -113,6 +113,11 @@ class Client {
   // Pages through the archive after the last position, decrypting and storing in order.
   asio::awaitable<CatchUpReport> catch_up(const MessageSink& sink, const ProgressSink& progress);
 
+  // Pages through the account's own server archive (plain chat messages: legacy OMEMO contacts,
+  // the account's other apps) after its own position, storing in order, dropping what came live
+  // already. A server without MAM is a warning, not an error. Returns how many were shown.
+  asio::awaitable<std::size_t> catch_up_server(const MessageSink& sink);
+
   // Available presence: fan-out (a headline to the bare JID) reaches this resource from now.
   void announce();
 
@@ -217,7 +222,12 @@ class Client {
   asio::awaitable<std::vector<omemo::DeviceAddress>> send_pep(const std::vector<std::string>& recipients, PepPlan plan,
                                                               const std::string& body, const std::string& origin_id,
                                                               std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped);
-  asio::awaitable<void> handle_chat(const ChatMessage& chat, const MessageSink& sink);
+  // Decrypts and stores one chat message (and, from the server archive, moves its position in
+  // the same transaction), then republishes a spent prekey and answers a key exchange.
+  asio::awaitable<bool> handle_chat(const ChatMessage& chat, const MessageSink& sink,
+                                    const std::optional<std::string>& server_position = std::nullopt);
+  // Where the account's server archive ends now: a new device reads from there on.
+  asio::awaitable<void> mark_server_archive_end();
 
   C2sConnection& conn_;
   Device& device_;

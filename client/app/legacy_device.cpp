@@ -64,7 +64,7 @@ Received Device::receive_chat_in_savepoint(const ChatMessage& m, std::int64_t no
   Received r;
   HistoryEntry e;
   e.stanza_id = m.history_id;
-  e.timestamp_us = now * 1000000;
+  e.timestamp_us = m.timestamp_us != 0 ? m.timestamp_us : now * 1000000;
   e.from_jid = m.from_bare;
   e.to.push_back(m.to_bare);
   e.direction = m.direction;

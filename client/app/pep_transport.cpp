@@ -203,13 +203,16 @@ asio::awaitable<std::vector<omemo::DeviceAddress>> Client::send_pep(
   co_return reached;
 }
 
-asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const MessageSink& sink) {
+asio::awaitable<bool> Client::handle_chat(const ChatMessage& chat, const MessageSink& sink,
+                                          const std::optional<std::string>& server_position) {
   Received r;
   {
     auto tx = device_.store().begin();
     r = device_.receive_chat(chat, options_.clock());
+    if (server_position) device_.store().settings().set(setting::server_archive_after, *server_position);
     tx.commit();
   }
+  const bool shown = r.entry.has_value();
   if (r.entry && sink) sink(*r.entry);
   if (r.prekey_used && !removed_) {
     auto reply = co_await request(pep::publish_open(pep::legacy_bundle_node(device_.device_id()), "current",
@@ -218,7 +221,7 @@ asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const Message
   }
   // A key exchange is answered at once (an empty KeyTransport message), so the sender stops
   // repeating it and the session is confirmed on both sides.
-  if (r.empty_reply_to.empty()) co_return;
+  if (r.empty_reply_to.empty()) co_return shown;
   std::vector<xml::Element> stanzas;
   {
     auto tx = device_.store().begin();
@@ -238,6 +241,7 @@ asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const Message
     tx.commit();
   }
   for (const auto& st : stanzas) conn_.send(st);
+  co_return shown;
 }
 
 }  // namespace multiend::client

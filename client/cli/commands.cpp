@@ -126,6 +126,7 @@ void cmd_send(const Common& c, const SendArgs& a) {
                // Read what arrived first: a pending key exchange from a recipient is then
                // answered in its session instead of crossing it with a new one.
                co_await client.catch_up({}, {});
+               co_await client.catch_up_server({});
                report = co_await client.send(to, body, {});
              });
   emit(sent_json(to, report));
@@ -135,15 +136,17 @@ void cmd_sync(const Common& c) {
   auto o = open_state(c);
   const bool bar = isatty(STDERR_FILENO);
   CatchUpReport report;
+  std::size_t from_server = 0;
   run_online(*o->device, o->settings, std::chrono::seconds(c.timeout_seconds),
              [&](Client& client) -> asio::awaitable<void> {
                co_await start(client);
                report = co_await client.catch_up(print_message, [bar](std::size_t n) {
                  if (bar) std::cerr << "\rmultiend: " << n << " archived messages read" << std::flush;
                });
+               from_server = co_await client.catch_up_server(print_message);
              });
   if (bar && report.fetched) std::cerr << '\n';
-  emit({{"type", "synced"}, {"fetched", report.fetched}, {"new", report.stored}});
+  emit({{"type", "synced"}, {"fetched", report.fetched}, {"new", report.stored}, {"from_server", from_server}});
 }
 
 void cmd_listen(const Common& c, std::optional<double> seconds, std::optional<std::size_t> count) {

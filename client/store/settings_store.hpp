@@ -24,6 +24,9 @@ inline constexpr std::string_view password_file = "password_file";  // a path, n
 inline constexpr std::string_view insecure = "insecure";            // "1": plain TCP, no TLS (test servers)
 inline constexpr std::string_view registered = "registered";        // "1" once the bundle was published
 inline constexpr std::string_view pep = "pep";                      // "0": archive only, nothing in PEP
+// The position in the account's own server archive (XEP-0313 on our bare JID): "" = from the
+// start, absent = not known yet (the first catch-up only marks where the archive ends).
+inline constexpr std::string_view server_archive_after = "server_archive_after";
 }  // namespace setting
 
 class SettingsStore {

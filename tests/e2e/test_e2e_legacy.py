@@ -15,6 +15,9 @@ python-omemo with python3-oldmemo, its keys in its own account's PEP, no compone
   `listen` as a Carbons copy (direction out).
 * unencrypted_message_shown: a plain chat message is shown as `encrypted: false`, never dropped.
 * forged_carbon_ignored: a contact's message wrapped as a Carbons copy "sent by alice" is not shown.
+* offline_both_sides_catch_up: the CLI offline reads a legacy contact's messages and its own phone
+  app's sent ones from the server archive with `sync`, once; the legacy app offline reads the
+  CLI's message from its own server archive.
 * nobody_reachable: a user with no OMEMO device anywhere is exit 3 naming what was looked at.
 """
 from __future__ import annotations
@@ -225,6 +228,38 @@ def scenario_forged_carbon_ignored(bed: Bed) -> None:
           f"alice saw {got}")
 
 
+def scenario_offline_both_sides_catch_up(bed: Bed) -> None:
+    """While alice's CLI is offline, eve's legacy app writes to her and alice's own phone app writes
+    to eve: `sync` reads both from alice's server archive, in order, once (a second sync, and the
+    server's offline delivery at the next listen, show nothing again). While eve's app is offline
+    the CLI writes to her: her app reads it from her own server archive."""
+    a = Cli(bed, "alice-lg6", "alice")
+    a.init()
+    a.sync()
+    phone = LegacyApp(bed, "alice-phone6", "alice")
+    phone.init()
+    eve = LegacyApp(bed, "eve-phone", "eve")
+    eve.init()
+    for i in range(3):
+        eve.send([a.jid], f"offline {i}")
+    phone.send([eve.jid], "from alice's phone while the CLI sleeps")
+    got = [x for x in a.sync() if x["type"] in ("message", "undecryptable")]
+    check([(x["body"], x["direction"], x["protocol"], x["via"]) for x in got] ==
+          [(f"offline {i}", "in", "oldmemo", "pep") for i in range(3)] +
+          [("from alice's phone while the CLI sleeps", "out", "oldmemo", "pep")], f"alice's sync: {got}")
+    check(got[-1]["from_device"] == phone.device and got[-1]["to"] == [eve.jid], f"{got[-1]}")
+    check(a.sync() == [], "a second sync showed messages again")
+    bg = cli_listen(bed, a, 1, seconds=8)
+    rc = bg.wait()
+    check(rc == 0 and bg.messages() == [], f"offline delivery showed again: {bg.messages()}")
+
+    # the other way: eve's app offline, the CLI writes, her app catches up from her server's archive
+    a.send([eve.jid], "while your phone was off")
+    out = eve.run("sync")
+    bodies = [x["body"] for x in out if x.get("type") == "message" and x["direction"] == "in"]
+    check("while your phone was off" in bodies, f"eve's app synced {out}")
+
+
 def scenario_nobody_reachable(bed: Bed) -> None:
     a = Cli(bed, "alice-lg5", "alice")
     a.init()
@@ -233,7 +268,7 @@ def scenario_nobody_reachable(bed: Bed) -> None:
 
 
 SCENARIOS = [scenario_legacy_contact_both_ways, scenario_own_legacy_app_sees_cli, scenario_unencrypted_message_shown,
-             scenario_forged_carbon_ignored, scenario_nobody_reachable]
+             scenario_forged_carbon_ignored, scenario_offline_both_sides_catch_up, scenario_nobody_reachable]
 
 if __name__ == "__main__":
     sys.exit(test_e2e.run(SCENARIOS, __doc__))

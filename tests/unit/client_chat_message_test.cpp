@@ -59,6 +59,9 @@ TEST_CASE("nothing to show: headlines, errors, chat states, no id, no sender") {
   CHECK_FALSE(parse("<message xmlns='jabber:client' from='bob@example.org/x' type='chat'><body>x</body></message>"));
   CHECK_FALSE(parse("<message xmlns='jabber:client' type='chat' id='1'><body>x</body></message>"));
   CHECK_FALSE(parse("<message xmlns='jabber:client' from='example.org' type='chat' id='1'><body>x</body></message>"));
+  // our own message to the archive component, as ejabberd's MAM keeps it
+  CHECK_FALSE(parse("<message xmlns='jabber:client' from='alice@example.org/cli' to='archive.example.org' id='1'>"
+                    "<encrypted xmlns='urn:xmpp:omemo:2'/><store xmlns='urn:xmpp:hints'/></message>"));
 }
 
 TEST_CASE("Carbons: believed from our own bare JID only") {

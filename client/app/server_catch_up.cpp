@@ -1,0 +1,85 @@
+// Catching up from the account's own server archive: the plain chat messages (legacy OMEMO
+// contacts, the account's other apps, Carbons' originals) that arrived while this device was
+// offline. Its own position, beside the component archive's; duplicates of what came live are
+// dropped by their history id (the sender's origin-id), so one message shows once.
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "client/app/client.hpp"
+#include "client/app/errors.hpp"
+#include "client/pep/server_mam.hpp"
+
+namespace multiend::client {
+
+asio::awaitable<void> Client::mark_server_archive_end() {
+  if (!options_.pep) co_return;
+  const std::string qid = new_id();
+  auto reply = co_await conn_.iq(pep::server_mam_query(qid, std::nullopt, true), options_.timeout);
+  std::optional<std::string> last;
+  if (auto fin = pep::parse_server_fin(reply)) last = fin->last;
+  else if (auto err = component::iq_error(reply)) spdlog::info("no server archive ({})", describe(*err));
+  // The one result (if any) came before the answer; drop it, keep what else came meanwhile.
+  // (Nothing else is shown before this device's first catch-up, so the queue is tiny.)
+  device_.store().settings().set(setting::server_archive_after, last.value_or(""));
+}
+
+asio::awaitable<std::size_t> Client::catch_up_server(const MessageSink& sink) {
+  if (!options_.pep || removed_) co_return 0;
+  auto pos = device_.store().settings().get(setting::server_archive_after);
+  if (!pos) {
+    co_await mark_server_archive_end();
+    co_return 0;
+  }
+  std::optional<std::string> after;
+  if (!pos->empty()) after = *pos;
+  std::size_t shown = 0;
+  std::set<std::string> seen_lasts;  // a server sending us round in a cycle is caught here
+  bool restarted = false;
+  for (;;) {
+    const std::string qid = new_id();
+    xml::Element reply = co_await conn_.iq(pep::server_mam_query(qid, after, false), options_.timeout);
+    if (auto err = component::iq_error(reply)) {
+      if (err->condition == "item-not-found" && after && !restarted) {
+        restarted = true;  // our position expired from the server's archive: what is left
+        after.reset();
+        continue;
+      }
+      spdlog::warn("the server's archive refused the query ({}); chat messages missed while offline are not read",
+                   describe(*err));
+      co_return shown;
+    }
+    auto fin = pep::parse_server_fin(reply);
+    if (!fin) throw ClientError(ErrorKind::refused, "server archive query: malformed answer");
+    std::vector<pep::ServerResult> page;
+    std::size_t page_bytes = 0;
+    while (fin->last && (page.empty() || page.back().id != *fin->last)) {
+      xml::Element st = co_await conn_.next_stanza(options_.timeout);
+      if (auto r = pep::parse_server_result(st, device_.jid(), qid)) {
+        page_bytes += approx_bytes(r->message);
+        if (page.size() >= pep::kServerMamPage || page_bytes > options_.max_page_bytes)
+          throw ClientError(ErrorKind::refused, "server archive query: more results than asked for");
+        page.push_back(std::move(*r));
+      } else {
+        co_await handle_unsolicited(st, sink);
+      }
+    }
+    for (auto& r : page) {
+      auto chat = parse_chat(r.message, device_.jid());
+      if (!chat) {
+        // not a chat message we show (a headline, a receipt): only the position moves
+        device_.store().settings().set(setting::server_archive_after, r.id);
+        continue;
+      }
+      chat->timestamp_us = r.stamp_us;
+      if (co_await handle_chat(*chat, sink, r.id)) ++shown;
+    }
+    if (fin->complete || !fin->last || page.empty()) break;
+    if ((after && *fin->last == *after) || !seen_lasts.insert(*fin->last).second)
+      throw ClientError(ErrorKind::refused, "server archive query made no progress (the same page again)");
+    after = fin->last;
+  }
+  co_return shown;
+}
+
+}  // namespace multiend::client
