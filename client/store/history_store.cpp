@@ -23,7 +23,9 @@ bool HistoryStore::append(const HistoryEntry& e) {
     {
       auto q = db_.query(
           "INSERT INTO history (stanza_id, type, from_jid, from_device, body, timestamp_us, direction, reason, trust, "
-          "protocol, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (stanza_id) DO NOTHING RETURNING seq");
+          "protocol, via, anchor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+          "CASE WHEN ?11 = 'pep' THEN coalesce((SELECT value FROM meta WHERE key = 'last_stanza_id'), '') ELSE '' END) "
+          "ON CONFLICT (stanza_id) DO NOTHING RETURNING seq");
       q.bind(1, e.stanza_id).bind(2, to_string(e.type)).bind(3, e.from_jid).bind(4, std::int64_t{e.from_device});
       q.bind(5, e.body).bind(6, e.timestamp_us).bind(7, to_string(e.direction)).bind(8, e.reason).bind(9, e.trust);
       q.bind(10, e.protocol).bind(11, e.via);
@@ -54,14 +56,15 @@ std::size_t HistoryStore::size() {
 
 std::vector<HistoryEntry> HistoryStore::list(const std::optional<std::string>& with_jid,
                                              std::optional<std::size_t> limit) {
-  const std::string all = "SELECT * FROM (SELECT " + std::string(kColumns) +
-                          " FROM history ORDER BY length(stanza_id) DESC, stanza_id DESC LIMIT ?2) "
-                          "ORDER BY length(stanza_id), stanza_id";
+  // Archive order (ids compare as numbers), with chat messages after the archive message that
+  // was this device's position when they arrived (index history_order).
+  const std::string key = "CASE WHEN via = 'pep' THEN anchor ELSE stanza_id END";
+  const std::string desc = " ORDER BY length(" + key + ") DESC, " + key + " DESC, via DESC, seq DESC LIMIT ?2) ";
+  const std::string asc = "ORDER BY length(" + key + "), " + key + ", via, seq";
+  const std::string all = "SELECT * FROM (SELECT " + std::string(kColumns) + ", anchor FROM history" + desc + asc;
   const std::string with = "SELECT * FROM (SELECT " + std::string(kColumns) +
-                           " FROM history WHERE seq IN (SELECT seq FROM history WHERE from_jid = ?1 "
-                           "UNION SELECT entry FROM history_recipients WHERE jid = ?1) "
-                           "ORDER BY length(stanza_id) DESC, stanza_id DESC LIMIT ?2) "
-                           "ORDER BY length(stanza_id), stanza_id";
+                           ", anchor FROM history WHERE seq IN (SELECT seq FROM history WHERE from_jid = ?1 "
+                           "UNION SELECT entry FROM history_recipients WHERE jid = ?1)" + desc + asc;
   const std::int64_t n =
       limit && *limit < static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
           ? static_cast<std::int64_t>(*limit)

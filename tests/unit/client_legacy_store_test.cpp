@@ -65,3 +65,34 @@ TEST_CASE("trust: the same Curve25519 identity with either sign bit is the same 
   auto other = crypto::IdentityKeyPair::generate(rng);
   CHECK(s.trust().record_device_identity("bob@example.org", 5, other.pub()).error() == Errc::identity_mismatch);
 }
+
+TEST_CASE("history: a chat message is listed after the archive position it arrived at") {
+  test::TempDir dir;
+  SqliteStore s(dir.path / "h.db");
+  auto entry = [](std::string id, std::string via) {
+    client::HistoryEntry e;
+    e.stanza_id = std::move(id);
+    e.from_jid = "bob@example.org";
+    e.body = e.stanza_id;
+    e.via = std::move(via);
+    e.protocol = e.via == "pep" ? "oldmemo" : "omemo2";
+    return e;
+  };
+  CHECK(s.history().append(entry("pep:bob@example.org:first", "pep")));  // before any archive message
+  CHECK(s.history().append(entry("9", "archive")));
+  CHECK(s.history().append(entry("10", "archive")));
+  s.history().set_last_stanza_id("10");
+  CHECK(s.history().append(entry("pep:bob@example.org:x", "pep")));
+  CHECK(s.history().append(entry("11", "archive")));
+  CHECK(s.history().append(entry("pep:bob@example.org:a", "pep")));  // still at position 10: after x
+  CHECK_FALSE(s.history().append(entry("pep:bob@example.org:x", "pep")));  // a copy: dropped
+  std::vector<std::string> ids;
+  for (const auto& e : s.history().list()) ids.push_back(e.stanza_id);
+  CHECK(ids == std::vector<std::string>{"pep:bob@example.org:first", "9", "10", "pep:bob@example.org:x",
+                                        "pep:bob@example.org:a", "11"});
+  std::vector<std::string> last2;
+  for (const auto& e : s.history().list(std::nullopt, 2)) last2.push_back(e.stanza_id);
+  CHECK(last2 == std::vector<std::string>{"pep:bob@example.org:a", "11"});
+  CHECK(s.history().list()[3].via == "pep");
+  CHECK(s.history().list()[3].protocol == "oldmemo");
+}
