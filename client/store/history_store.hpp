@@ -5,9 +5,10 @@
 // listed in archive order: stanza-ids are the component's decimal ids, which grow with time, so
 // they compare as numbers (shorter first, then lexically). Every device of an account thus lists
 // the archive's messages in the same order, whether they came live, from MAM, or were its own.
-// A plain chat message (via "pep", id "pep:<sender>:<origin-id>") is listed after the archive
-// message that was this device's position when it arrived, and before the next one: the order
-// of arrival, which other devices may see slightly differently.
+// A plain chat message (via "pep", id "pep:<sender>:<origin-id>") is listed after the newest
+// archive message stored here that is not later than it (by timestamp: the server archive's
+// stamp, or arrival) and before the next: devices whose clocks and archives agree list the
+// same order.
 // The bodies are plaintext: the state file must stay private (mode 0600).
 //
 // To keep "decrypted, stored, archive position advanced" atomic, call append() and

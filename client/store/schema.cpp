@@ -142,8 +142,8 @@ CREATE TABLE legacy_sessions (
 ) STRICT;
 ALTER TABLE history ADD COLUMN protocol TEXT NOT NULL DEFAULT 'omemo2' CHECK (protocol IN ('omemo2', 'oldmemo', 'none'));
 ALTER TABLE history ADD COLUMN via TEXT NOT NULL DEFAULT 'archive' CHECK (via IN ('archive', 'pep'));
--- where an entry sorts: the archive's own id, or for a chat message the archive position this
--- device had read when it arrived (it is listed after that archive message, before the next)
+-- where an entry sorts: the archive's own id, or for a chat message the newest archive message
+-- not later than it (it is listed after that one, before the next)
 ALTER TABLE history ADD COLUMN anchor TEXT NOT NULL DEFAULT '';
 CREATE INDEX history_order ON history (length(CASE WHEN via = 'pep' THEN anchor ELSE stanza_id END),
                                        CASE WHEN via = 'pep' THEN anchor ELSE stanza_id END, via, seq);

@@ -66,33 +66,34 @@ TEST_CASE("trust: the same Curve25519 identity with either sign bit is the same 
   CHECK(s.trust().record_device_identity("bob@example.org", 5, other.pub()).error() == Errc::identity_mismatch);
 }
 
-TEST_CASE("history: a chat message is listed after the archive position it arrived at") {
+TEST_CASE("history: a chat message is listed after the newest archive message not later than it") {
   test::TempDir dir;
   SqliteStore s(dir.path / "h.db");
-  auto entry = [](std::string id, std::string via) {
+  auto entry = [](std::string id, std::string via, std::int64_t ts) {
     client::HistoryEntry e;
     e.stanza_id = std::move(id);
     e.from_jid = "bob@example.org";
     e.body = e.stanza_id;
     e.via = std::move(via);
     e.protocol = e.via == "pep" ? "oldmemo" : "omemo2";
+    e.timestamp_us = ts;
     return e;
   };
-  CHECK(s.history().append(entry("pep:bob@example.org:first", "pep")));  // before any archive message
-  CHECK(s.history().append(entry("9", "archive")));
-  CHECK(s.history().append(entry("10", "archive")));
-  s.history().set_last_stanza_id("10");
-  CHECK(s.history().append(entry("pep:bob@example.org:x", "pep")));
-  CHECK(s.history().append(entry("11", "archive")));
-  CHECK(s.history().append(entry("pep:bob@example.org:a", "pep")));  // still at position 10: after x
-  CHECK_FALSE(s.history().append(entry("pep:bob@example.org:x", "pep")));  // a copy: dropped
+  CHECK(s.history().append(entry("pep:bob@example.org:first", "pep", 50)));  // before any archive message
+  CHECK(s.history().append(entry("9", "archive", 100)));
+  CHECK(s.history().append(entry("10", "archive", 200)));
+  CHECK(s.history().append(entry("pep:bob@example.org:x", "pep", 250)));
+  CHECK(s.history().append(entry("11", "archive", 300)));
+  CHECK(s.history().append(entry("pep:bob@example.org:a", "pep", 150)));  // read late, from the server's MAM
+  CHECK(s.history().append(entry("pep:bob@example.org:b", "pep", 260)));
+  CHECK_FALSE(s.history().append(entry("pep:bob@example.org:x", "pep", 999)));  // a copy: dropped
   std::vector<std::string> ids;
   for (const auto& e : s.history().list()) ids.push_back(e.stanza_id);
-  CHECK(ids == std::vector<std::string>{"pep:bob@example.org:first", "9", "10", "pep:bob@example.org:x",
-                                        "pep:bob@example.org:a", "11"});
+  CHECK(ids == std::vector<std::string>{"pep:bob@example.org:first", "9", "pep:bob@example.org:a", "10",
+                                        "pep:bob@example.org:x", "pep:bob@example.org:b", "11"});
   std::vector<std::string> last2;
   for (const auto& e : s.history().list(std::nullopt, 2)) last2.push_back(e.stanza_id);
-  CHECK(last2 == std::vector<std::string>{"pep:bob@example.org:a", "11"});
-  CHECK(s.history().list()[3].via == "pep");
-  CHECK(s.history().list()[3].protocol == "oldmemo");
+  CHECK(last2 == std::vector<std::string>{"pep:bob@example.org:b", "11"});
+  CHECK(s.history().list()[2].via == "pep");
+  CHECK(s.history().list()[2].protocol == "oldmemo");
 }
