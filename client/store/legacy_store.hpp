@@ -20,9 +20,13 @@ class LegacyStore final : public oldmemo::LegacySessionStore {
   void save_legacy_session(const oldmemo::LegacySession& s) override;
   void remove_legacy_session(const omemo::DeviceAddress& peer) override;
   std::size_t legacy_session_count(const std::string& jid) override;
+  std::optional<oldmemo::LegacySession> load_previous_legacy_session(const omemo::DeviceAddress& peer) override;
+  void save_previous_legacy_session(const oldmemo::LegacySession& s) override;
   bool has_legacy_session(const omemo::DeviceAddress& peer);
 
  private:
+  std::optional<oldmemo::LegacySession> load_from(const char* table, const omemo::DeviceAddress& peer);
+  void save_to(const char* table, const oldmemo::LegacySession& s);
   sqlite::Database& db_;
   PreKeyTable prekeys_;
 };

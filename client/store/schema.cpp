@@ -140,6 +140,12 @@ CREATE TABLE legacy_sessions (
   state BLOB NOT NULL,
   PRIMARY KEY (jid, device)
 ) STRICT;
+CREATE TABLE legacy_previous_sessions (
+  jid TEXT NOT NULL,
+  device INTEGER NOT NULL CHECK (device BETWEEN 0 AND 4294967295),
+  state BLOB NOT NULL,
+  PRIMARY KEY (jid, device)
+) STRICT;
 ALTER TABLE history ADD COLUMN protocol TEXT NOT NULL DEFAULT 'omemo2' CHECK (protocol IN ('omemo2', 'oldmemo', 'none'));
 ALTER TABLE history ADD COLUMN via TEXT NOT NULL DEFAULT 'archive' CHECK (via IN ('archive', 'pep'));
 -- where an entry sorts: the archive's own id, or for a chat message the newest archive message

@@ -108,7 +108,10 @@ std::optional<omemo::SignedPreKeyRecord> LegacyManager::signed_prekey(std::uint3
 Result<LegacyDecrypted> LegacyManager::decrypt_one(const LegacyEncrypted& message, const LegacyKey& key,
                                                    const DeviceAddress& from) {
   std::optional<LegacySession> existing = stores_.sessions.load_legacy_session(from);
+  std::optional<LegacySession> previous = stores_.sessions.load_previous_legacy_session(from);
   std::optional<LegacySession> work;
+  bool on_previous = false;             // `work` is the previous session
+  std::optional<LegacySession> replaced;  // the current session a new key exchange replaces
   std::optional<std::uint32_t> used_prekey;
   crypto::ByteView signal_message = key.data;
   std::optional<ParsedPreKeyMessage> kex;
@@ -119,6 +122,9 @@ Result<LegacyDecrypted> LegacyManager::decrypt_one(const LegacyEncrypted& messag
     signal_message = kex->signal_message;
     if (existing && built_from(*existing, kex->header)) {
       work = existing->clone();
+    } else if (previous && built_from(*previous, kex->header)) {
+      work = previous->clone();
+      on_previous = true;
     } else {
       if (!existing && stores_.sessions.legacy_session_count(from.jid) >= omemo::kMaxSessionsPerPeerAccount)
         return Errc::limit_exceeded;
@@ -130,12 +136,23 @@ Result<LegacyDecrypted> LegacyManager::decrypt_one(const LegacyEncrypted& messag
       if (!s) return s.error();
       work = std::move(*s);
       used_prekey = opk->id;
+      if (existing) replaced = std::move(existing);
     }
-  } else {
-    if (!existing) return Errc::no_session;
+  } else if (existing) {
     work = existing->clone();
+  } else if (previous) {
+    work = previous->clone();
+    on_previous = true;
+  } else {
+    return Errc::no_session;
   }
   auto km = decrypt_key(*work, signal_message, rng_);
+  if (!km && !key.prekey && !on_previous && previous) {
+    // Sent in the pairing of the session a crossing key exchange replaced.
+    work = previous->clone();
+    on_previous = true;
+    km = decrypt_key(*work, signal_message, rng_);
+  }
   if (!km) return km.error();
   LegacyDecrypted out;
   if (message.payload) {
@@ -147,7 +164,17 @@ Result<LegacyDecrypted> LegacyManager::decrypt_one(const LegacyEncrypted& messag
   out.sender = from;
   out.sender_ik = work->peer_ik;
   out.key_exchange = used_prekey.has_value();
-  stores_.sessions.save_legacy_session(*work);
+  if (on_previous && !key.prekey) {
+    // The peer answers in the previous pairing: it becomes current again (as libsignal promotes
+    // an archived state that decrypts), so both sides converge on one session.
+    stores_.sessions.save_legacy_session(*work);
+    if (existing) stores_.sessions.save_previous_legacy_session(*existing);
+  } else if (on_previous) {
+    stores_.sessions.save_previous_legacy_session(*work);
+  } else {
+    stores_.sessions.save_legacy_session(*work);
+  }
+  if (replaced) stores_.sessions.save_previous_legacy_session(*replaced);
   if (used_prekey) {
     stores_.prekeys.remove_prekey(*used_prekey);
     out.prekey_used = true;

@@ -27,8 +27,13 @@ class LegacySessionStore {
   virtual ~LegacySessionStore() = default;
   virtual std::optional<LegacySession> load_legacy_session(const omemo::DeviceAddress& peer) = 0;
   virtual void save_legacy_session(const LegacySession& s) = 0;
-  virtual void remove_legacy_session(const omemo::DeviceAddress& peer) = 0;
+  virtual void remove_legacy_session(const omemo::DeviceAddress& peer) = 0;  // the previous one too
   virtual std::size_t legacy_session_count(const std::string& jid) = 0;
+  // The session a key exchange replaced. When both devices start a session at once, each
+  // accepts the other's key exchange, and the peer may go on sending in the pairing of our old
+  // session (libsignal keeps such states and tries them): decrypt tries this one too.
+  virtual std::optional<LegacySession> load_previous_legacy_session(const omemo::DeviceAddress&) { return std::nullopt; }
+  virtual void save_previous_legacy_session(const LegacySession&) {}
 };
 
 struct LegacyStores {

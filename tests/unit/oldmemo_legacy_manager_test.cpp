@@ -26,13 +26,22 @@ class MapSessions final : public LegacySessionStore {
     return it->second.clone();
   }
   void save_legacy_session(const LegacySession& s) override { m.insert_or_assign(s.peer, s.clone()); }
-  void remove_legacy_session(const DeviceAddress& p) override { m.erase(p); }
+  void remove_legacy_session(const DeviceAddress& p) override {
+    m.erase(p);
+    prev.erase(p);
+  }
+  std::optional<LegacySession> load_previous_legacy_session(const DeviceAddress& p) override {
+    auto it = prev.find(p);
+    if (it == prev.end()) return std::nullopt;
+    return it->second.clone();
+  }
+  void save_previous_legacy_session(const LegacySession& s) override { prev.insert_or_assign(s.peer, s.clone()); }
   std::size_t legacy_session_count(const std::string& jid) override {
     std::size_t n = 0;
     for (auto& [a, s] : m) n += a.jid == jid;
     return n;
   }
-  std::map<DeviceAddress, LegacySession> m;
+  std::map<DeviceAddress, LegacySession> m, prev;
 };
 
 struct Dev {
@@ -143,4 +152,35 @@ TEST_CASE("identities: the bundle's signature names the Edwards key; without ses
   CHECK(out.encrypted_for.empty());
   REQUIRE(out.failed.size() == 1);
   CHECK(out.failed[0].second == Errc::bad_signature);
+}
+
+TEST_CASE("crossing key exchanges: each side still reads what the other sends in the replaced pairing") {
+  Dev a("alice@example.org", 11, 9), b("bob@example.org", 22, 10);
+  LegacyBundle ab = a.legacy->bundle(), bb = b.legacy->bundle();
+  LegacyRecipient to_b{b.address(), &bb}, to_a{a.address(), &ab};
+  auto m1 = a.legacy->encrypt(text("m1"), std::span(&to_b, 1));  // both start at once
+  auto n1 = b.legacy->encrypt(text("n1"), std::span(&to_a, 1));
+  REQUIRE(b.legacy->decrypt(m1.message, "alice@example.org").has_value());  // b: passive replaces active
+  REQUIRE(a.legacy->decrypt(n1.message, "bob@example.org").has_value());
+  CHECK(b.sessions.prev.size() == 1);
+  // each now sends in the session the other's key exchange built, which pairs with the
+  // other's replaced session
+  LegacyRecipient again_b{b.address(), nullptr}, again_a{a.address(), nullptr};
+  auto m2 = a.legacy->encrypt(text("m2"), std::span(&again_b, 1));
+  auto n2 = b.legacy->encrypt(text("n2"), std::span(&again_a, 1));
+  auto dm2 = b.legacy->decrypt(m2.message, "alice@example.org");
+  auto dn2 = a.legacy->decrypt(n2.message, "bob@example.org");
+  REQUIRE(dm2.has_value());
+  REQUIRE(dn2.has_value());
+  CHECK(str(*dm2->plaintext) == "m2");
+  CHECK(str(*dn2->plaintext) == "n2");
+  // the pairing that was answered is current again on both sides: they converge
+  auto m4 = a.legacy->encrypt(text("m4"), std::span(&again_b, 1));
+  auto n4 = b.legacy->encrypt(text("n4"), std::span(&again_a, 1));
+  CHECK(str(*b.legacy->decrypt(m4.message, "alice@example.org")->plaintext) == "m4");
+  CHECK(str(*a.legacy->decrypt(n4.message, "bob@example.org")->plaintext) == "n4");
+  // without the previous session the same message is lost
+  b.sessions.prev.clear();
+  auto m3 = a.legacy->encrypt(text("m3"), std::span(&again_b, 1));
+  CHECK_FALSE(b.legacy->decrypt(m3.message, "alice@example.org").has_value());
 }
