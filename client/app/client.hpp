@@ -134,6 +134,14 @@ class Client {
   // fetches its bundle, refuses one whose identity key differs from the pinned key, drops the
   // old session and sends a fresh key exchange in an empty message. Returns the fingerprint.
   asio::awaitable<std::string> reset_session(const std::string& bare_jid, std::uint32_t device);
+  // The legacy OMEMO devices in `bare_jid`'s PEP, their identities recorded for trust (bundles
+  // in PEP are public: reading them claims nothing). Empty without PEP.
+  struct PepDevices {
+    std::vector<std::uint32_t> ids;
+    std::optional<std::string> refused;  // why the list could not be read
+  };
+  asio::awaitable<PepDevices> legacy_devices(const std::string& bare_jid);
+  bool pep_enabled() const noexcept { return options_.pep; }
   // Publishes the account's device list without `device`. False if it was not listed.
   asio::awaitable<bool> remove_device(std::uint32_t device);
 

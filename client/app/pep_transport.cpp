@@ -100,6 +100,25 @@ asio::awaitable<bool> Client::remove_from_pep(std::uint32_t device) {
   co_return true;
 }
 
+asio::awaitable<Client::PepDevices> Client::legacy_devices(const std::string& bare_jid) {
+  PepDevices out;
+  if (!options_.pep) co_return out;
+  auto list = co_await fetch_legacy_list(bare_jid);
+  out.refused = list.refused;
+  out.ids = list.ids;
+  std::vector<std::uint32_t> unknown;
+  for (std::uint32_t id : list.ids)
+    if (!device_.store().trust().identity_of(bare_jid, id) && !(bare_jid == device_.jid() && id == device_.device_id()))
+      unknown.push_back(id);
+  auto bundles = co_await fetch_legacy_bundles(bare_jid, unknown);
+  auto tx = device_.store().begin();
+  for (const auto& [id, bundle] : bundles)
+    if (auto ik = device_.legacy().identity_for(detail::address(bare_jid, id), &bundle))
+      (void)device_.store().trust().record_device_identity(bare_jid, id, *ik);
+  tx.commit();
+  co_return out;
+}
+
 asio::awaitable<pep::ListResult> Client::fetch_legacy_list(const std::string& bare_jid) {
   co_return pep::legacy_device_list(co_await request(pep::get_items(bare_jid, oldmemo::kDeviceListNode)));
 }

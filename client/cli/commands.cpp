@@ -175,8 +175,22 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
   auto o = open_state(c);
   Device& device = *o->device;
   const std::string jid = of ? user_bare_jid(*of) : device.jid();
+  std::set<std::uint32_t> in_archive, in_pep;
+  std::optional<std::string> pep_refused;
   run_online(device, o->settings, std::chrono::seconds(c.timeout_seconds), [&](Client& client) -> asio::awaitable<void> {
-    co_await client.fetch_device_list(jid);
+    // Both places a device can be: the archive's list (OMEMO 2) and the user's PEP (legacy).
+    Client::PepDevices pep = co_await client.legacy_devices(jid);
+    pep_refused = pep.refused;
+    in_pep.insert(pep.ids.begin(), pep.ids.end());
+    std::optional<omemo::DeviceList> list;
+    try {
+      list = co_await client.fetch_device_list(jid);
+    } catch (const ClientError& e) {
+      // no archive for that domain: fine when its PEP has devices
+      if (e.kind() != ErrorKind::refused || !client.pep_enabled() || in_pep.empty()) throw;
+      co_return;
+    }
+    for (const auto& d : list->devices) in_archive.insert(d.id);
     auto identities = co_await client.fetch_identities(jid);
     auto tx = device.store().begin();
     for (const auto& [id, ik] : identities) {
@@ -193,12 +207,19 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
   for (const auto& d : devices) {
     const bool own = jid == device.jid() && d.device == device.device_id();
     own_listed = own_listed || own;
-    nlohmann::json j{{"type", "device"}, {"jid", jid}, {"device", d.device}, {"active", d.listed}, {"own", own}};
+    const bool archive = in_archive.count(d.device) > 0, pep = in_pep.count(d.device) > 0;
+    nlohmann::json j{{"type", "device"}, {"jid", jid}, {"device", d.device}, {"active", d.listed || pep}, {"own", own}};
+    // one device in both lists is one device, reached through the archive
+    j["protocol"] = archive || !pep ? "omemo2" : "oldmemo";
+    j["via"] = archive || !pep ? "archive" : "pep";
+    // The Curve25519 form of the identity: what Conversations shows for legacy, XEP-0384 for OMEMO 2.
     j["fingerprint"] = own ? device.manager().fingerprint() : d.fingerprint;
     j["trust"] = own ? "own" : d.trust ? std::string(to_string(*d.trust)) : "unknown";
     if (d.label) j["label"] = *d.label;
     emit(j);
   }
+  if (pep_refused)
+    emit({{"type", "skipped"}, {"jid", jid}, {"reason", "legacy device list in PEP: " + *pep_refused}});
   if (jid == device.jid()) {
     if (!own_listed)
       emit({{"type", "device"}, {"jid", jid}, {"device", device.device_id()}, {"active", false}, {"own", true},

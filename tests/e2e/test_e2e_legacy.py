@@ -7,7 +7,8 @@ python-omemo with python3-oldmemo, its keys in its own account's PEP, no compone
     tests/e2e/test_e2e_legacy.py --cli build/client/multiend --component build/server/multiend-component
                                  [--server prosody|ejabberd] [--only a,b] [--keep] [-v]
 
-* legacy_contact_both_ways: carol's phone app (legacy only) and alice's CLI: alice sends, the app
+* legacy_contact_both_ways: carol's phone app (legacy only) and alice's CLI: `devices --of` finds
+  the app in carol's PEP with the fingerprint the app itself shows; alice sends, the app
   decrypts it live, once; the app answers, alice's `listen` shows it as protocol oldmemo via pep.
   The sent line names the app's device with protocol/via.
 * own_legacy_app_sees_cli: alice has a CLI device and a legacy phone app: a message the CLI sends to
@@ -128,7 +129,11 @@ def scenario_legacy_contact_both_ways(bed: Bed) -> None:
     a = Cli(bed, "alice-lg1", "alice")
     a.init()
     carol = LegacyApp(bed, "carol-phone", "carol")
-    carol.init()
+    dev = carol.init()
+    # discovery in carol's PEP: her app's device, its fingerprint as her app shows it
+    listed = [d for d in a.run("devices", "--of", carol.jid) if d["type"] == "device"]
+    check([(d["device"], d["protocol"], d["via"], d["fingerprint"], d["active"]) for d in listed] ==
+          [(carol.device, "oldmemo", "pep", dev["fingerprint"], True)], f"devices --of carol: {listed}")
     listener = app_listen(carol, 1)
     sent = a.send(["carol"], "hello carol's phone")
     rc = listener.wait()
