@@ -230,10 +230,11 @@ class Client {
   asio::awaitable<std::vector<omemo::DeviceAddress>> send_pep(const std::vector<std::string>& recipients, PepPlan plan,
                                                               const std::string& body, const std::string& origin_id,
                                                               std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped);
-  // Decrypts and stores one chat message (and, from the server archive, moves its position in
-  // the same transaction), then republishes a spent prekey and answers a key exchange.
-  asio::awaitable<bool> handle_chat(const ChatMessage& chat, const MessageSink& sink,
-                                    const std::optional<std::string>& server_position = std::nullopt);
+  // Decrypts and stores one live chat message, then after_chats.
+  asio::awaitable<void> handle_chat(const ChatMessage& chat, const MessageSink& sink);
+  // After chat messages were stored: republishes the legacy bundle when a prekey was spent and
+  // answers new key exchanges with an empty message (once per device).
+  asio::awaitable<void> after_chats(bool prekey_used, std::vector<omemo::DeviceAddress> reply_to);
   // Where the account's server archive ends now: a new device reads from there on.
   asio::awaitable<void> mark_server_archive_end();
 

@@ -222,30 +222,33 @@ asio::awaitable<std::vector<omemo::DeviceAddress>> Client::send_pep(
   co_return reached;
 }
 
-asio::awaitable<bool> Client::handle_chat(const ChatMessage& chat, const MessageSink& sink,
-                                          const std::optional<std::string>& server_position) {
+asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const MessageSink& sink) {
   Received r;
   {
     auto tx = device_.store().begin();
     r = device_.receive_chat(chat, options_.clock());
-    if (server_position) device_.store().settings().set(setting::server_archive_after, *server_position);
     tx.commit();
   }
-  const bool shown = r.entry.has_value();
   if (r.entry && sink) sink(*r.entry);
-  if (r.prekey_used && !removed_) {
+  co_await after_chats(r.prekey_used, std::move(r.empty_reply_to));
+}
+
+asio::awaitable<void> Client::after_chats(bool prekey_used, std::vector<omemo::DeviceAddress> reply_to) {
+  if (prekey_used && !removed_) {
     auto reply = co_await request(pep::publish_open(pep::legacy_bundle_node(device_.device_id()), "current",
                                                     oldmemo::bundle_to_xml(device_.legacy().bundle())));
     if (auto err = component::iq_error(reply)) spdlog::warn("legacy bundle not republished ({})", describe(*err));
   }
   // A key exchange is answered at once (an empty KeyTransport message), so the sender stops
   // repeating it and the session is confirmed on both sides.
-  if (r.empty_reply_to.empty()) co_return shown;
+  std::sort(reply_to.begin(), reply_to.end());
+  reply_to.erase(std::unique(reply_to.begin(), reply_to.end()), reply_to.end());
+  if (reply_to.empty()) co_return;
   std::vector<xml::Element> stanzas;
   {
     auto tx = device_.store().begin();
     const std::map<omemo::DeviceAddress, oldmemo::LegacyBundle> none;
-    for (const auto& peer : r.empty_reply_to) {
+    for (const auto& peer : reply_to) {
       std::vector<omemo::DeviceAddress> one;
       one.push_back(peer);
       auto outcome = device_.encrypt_legacy(one, none, std::nullopt);
@@ -260,7 +263,6 @@ asio::awaitable<bool> Client::handle_chat(const ChatMessage& chat, const Message
     tx.commit();
   }
   for (const auto& st : stanzas) conn_.send(st);
-  co_return shown;
 }
 
 }  // namespace multiend::client

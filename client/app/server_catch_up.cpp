@@ -64,16 +64,29 @@ asio::awaitable<std::size_t> Client::catch_up_server(const MessageSink& sink) {
         co_await handle_unsolicited(st, sink);
       }
     }
-    for (auto& r : page) {
-      auto chat = parse_chat(r.message, device_.jid());
-      if (!chat) {
-        // not a chat message we show (a headline, a receipt): only the position moves
-        device_.store().settings().set(setting::server_archive_after, r.id);
-        continue;
+    // One transaction per page: its ratchet steps, history entries and the new position.
+    std::vector<HistoryEntry> entries;
+    bool prekey_used = false;
+    std::vector<omemo::DeviceAddress> reply_to;
+    {
+      auto tx = device_.store().begin();
+      for (auto& r : page) {
+        auto chat = parse_chat(r.message, device_.jid());  // else not a chat message: only the position moves
+        if (!chat) continue;
+        chat->timestamp_us = r.stamp_us;
+        Received rec = device_.receive_chat(*chat, options_.clock());
+        prekey_used = prekey_used || rec.prekey_used;
+        for (auto& a : rec.empty_reply_to) reply_to.push_back(std::move(a));
+        if (rec.entry) entries.push_back(std::move(*rec.entry));
       }
-      chat->timestamp_us = r.stamp_us;
-      if (co_await handle_chat(*chat, sink, r.id)) ++shown;
+      if (!page.empty()) device_.store().settings().set(setting::server_archive_after, page.back().id);
+      tx.commit();
     }
+    for (const auto& e : entries) {
+      ++shown;
+      if (sink) sink(e);
+    }
+    co_await after_chats(prekey_used, std::move(reply_to));
     if (fin->complete || !fin->last || page.empty()) break;
     if ((after && *fin->last == *after) || !seen_lasts.insert(*fin->last).second)
       throw ClientError(ErrorKind::refused, "server archive query made no progress (the same page again)");

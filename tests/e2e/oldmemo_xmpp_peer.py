@@ -9,7 +9,7 @@ Crypto and sessions: python-omemo 1.0.2's ``SessionManager`` with the oldmemo 1.
 Gajim uses). XMPP: slixmpp through twomemo_xmpp_peer.Xmpp. State: one JSON file per device.
 
     oldmemo_xmpp_peer.py init   --state F --jid J --password P --server HOST:PORT [--insecure | --ca-file F]
-    oldmemo_xmpp_peer.py send   --state F --to JID --body TEXT
+    oldmemo_xmpp_peer.py send   --state F --to JID --body TEXT [--repeat N]
     oldmemo_xmpp_peer.py send-plain --state F --to JID --body TEXT      (no encryption at all)
     oldmemo_xmpp_peer.py listen --state F [--seconds N] [--count N]
     oldmemo_xmpp_peer.py sync   --state F                              (the server's MAM of the account)
@@ -394,7 +394,8 @@ async def run(args: argparse.Namespace) -> int:
         if args.cmd == "init":
             emit(await peer.device())
         elif args.cmd == "send":
-            emit(await peer.send(args.to, args.body))
+            for i in range(args.repeat):
+                emit(await peer.send(args.to, args.body if args.repeat == 1 else f"{args.body} {i}"))
             await asyncio.sleep(0.3)  # let the stream carry it before closing
         elif args.cmd == "send-plain":
             emit(peer.send_plain(args.to, args.body))
@@ -428,6 +429,8 @@ def main() -> int:
         if name in ("send", "send-plain"):
             sp.add_argument("--to", required=True)
             sp.add_argument("--body", required=True)
+        if name == "send":
+            sp.add_argument("--repeat", type=int, default=1, help="N messages '<body> <i>' over one connection")
         if name == "listen":
             sp.add_argument("--seconds", type=float)
             sp.add_argument("--count", type=int)
