@@ -65,11 +65,15 @@ std::optional<ChatMessage> parse_chat(const Element& stanza, const std::string& 
       out.legacy = std::move(*parsed);
     else
       out.legacy_error = parsed.error().message();
-  } else if (m->child("encrypted", omemo::kNs)) {
-    out.omemo2 = true;
+  } else if (const Element* enc2 = m->child("encrypted", omemo::kNs)) {
+    auto parsed = omemo::encrypted_from_xml(*enc2);
+    if (parsed)
+      out.omemo2 = std::move(*parsed);
+    else
+      out.omemo2_error = parsed.error().message();
   }
   if (const Element* b = m->child("body", xmpp::kClientNs)) out.body = b->text();
-  if (!out.legacy && !out.legacy_error && !out.omemo2 && !out.body) return std::nullopt;
+  if (!out.legacy && !out.legacy_error && !out.omemo2 && !out.omemo2_error && !out.body) return std::nullopt;
   if (!key) return std::nullopt;  // without an id its copies could not be told apart
   out.history_id = "pep:" + out.from_bare + ":" + *key;
   return out;
@@ -89,6 +93,21 @@ Element legacy_chat_message(const std::string& to_bare, const std::string& id, c
       .set_attr("namespace", std::string(oldmemo::kNs))
       .set_attr("name", "OMEMO");
   if (with_body) m.add_child(Element("body", std::string(xmpp::kClientNs))).add_text(std::string(oldmemo::kFallbackBody));
+  return m;
+}
+
+Element omemo2_chat_message(const std::string& to_bare, const std::string& id, const std::string& origin_id,
+                            const omemo::EncryptedMessage& encrypted) {
+  Element m("message");
+  m.set_attr("type", "chat");
+  m.set_attr("to", to_bare);
+  m.set_attr("id", id);
+  m.add_child(omemo::encrypted_to_xml(encrypted));
+  m.add_child(Element("store", std::string(xmpp::kHintsNs)));
+  m.add_child(Element("origin-id", std::string(xmpp::kSidNs))).set_attr("id", origin_id);
+  m.add_child(Element("encryption", std::string(xmpp::kEmeNs)))
+      .set_attr("namespace", std::string(omemo::kNs))
+      .set_attr("name", "OMEMO 2");
   return m;
 }
 

@@ -11,6 +11,7 @@
 
 #include "client/store/history_store.hpp"
 #include "protocol/oldmemo/encrypted_element.hpp"
+#include "protocol/omemo/encrypted_element.hpp"
 #include "protocol/xml/element.hpp"
 
 namespace multiend::client {
@@ -23,7 +24,8 @@ struct ChatMessage {
   bool carbon = false;
   std::optional<oldmemo::LegacyEncrypted> legacy;  // a legacy OMEMO message
   std::optional<std::string> legacy_error;         // an axolotl element we could not parse
-  bool omemo2 = false;                             // an OMEMO 2 element (not handled over PEP yet)
+  std::optional<omemo::EncryptedMessage> omemo2;   // an OMEMO 2 message (a plain OMEMO 2 app)
+  std::optional<std::string> omemo2_error;         // an OMEMO 2 element we could not parse
   std::optional<std::string> body;                 // the plain body (the fallback text when encrypted)
   std::int64_t timestamp_us = 0;                   // when the server archived it; 0: now
 };
@@ -35,5 +37,8 @@ std::optional<ChatMessage> parse_chat(const xml::Element& stanza, const std::str
 // <message type='chat' to=bare id><encrypted/><store/><origin-id/><encryption/><body>fallback</body>
 xml::Element legacy_chat_message(const std::string& to_bare, const std::string& id, const std::string& origin_id,
                                  const oldmemo::LegacyEncrypted& encrypted, bool with_body);
+// The same for OMEMO 2 (urn:xmpp:omemo:2; the fallback body is customary for legacy only).
+xml::Element omemo2_chat_message(const std::string& to_bare, const std::string& id, const std::string& origin_id,
+                                 const omemo::EncryptedMessage& encrypted);
 
 }  // namespace multiend::client

@@ -1,6 +1,8 @@
 #include "client/pep/pep_api.hpp"
 
 #include "protocol/oldmemo/constants.hpp"
+#include "protocol/omemo/constants.hpp"
+#include "protocol/omemo/device_list.hpp"
 #include "protocol/xmpp/data_form.hpp"
 #include "protocol/xmpp/namespaces.hpp"
 
@@ -11,11 +13,12 @@ using xml::Element;
 
 std::string ns(std::string_view v) { return std::string(v); }
 
-Element open_access_form(std::string_view form_type) {
+Element open_access_form(std::string_view form_type, bool keep_all) {
   xmpp::DataForm form;
   form.type = "submit";
   form.fields.push_back({"FORM_TYPE", "hidden", {std::string(form_type)}});
   form.fields.push_back({"pubsub#access_model", "", {"open"}});
+  if (keep_all) form.fields.push_back({"pubsub#max_items", "", {"max"}});
   return xmpp::data_form_to_xml(form);
 }
 
@@ -36,7 +39,19 @@ Element get_items(const std::string& owner_bare, std::string_view node) {
   return e;
 }
 
-Element publish_open(std::string_view node, const std::string& item_id, Element payload) {
+Element get_item(const std::string& owner_bare, std::string_view node, const std::string& item_id) {
+  Element e("iq");
+  e.set_attr("type", "get");
+  e.set_attr("to", owner_bare);
+  e.add_child(Element("pubsub", ns(xmpp::kPubsubNs)))
+      .add_child(Element("items", ns(xmpp::kPubsubNs)))
+      .set_attr("node", std::string(node))
+      .add_child(Element("item", ns(xmpp::kPubsubNs)))
+      .set_attr("id", item_id);
+  return e;
+}
+
+Element publish_open(std::string_view node, const std::string& item_id, Element payload, bool keep_all) {
   Element e("iq");
   e.set_attr("type", "set");
   auto& pubsub = e.add_child(Element("pubsub", ns(xmpp::kPubsubNs)));
@@ -45,17 +60,18 @@ Element publish_open(std::string_view node, const std::string& item_id, Element 
       .add_child(Element("item", ns(xmpp::kPubsubNs)))
       .set_attr("id", item_id)
       .add_child(std::move(payload));
-  pubsub.add_child(Element("publish-options", ns(xmpp::kPubsubNs))).add_child(open_access_form(xmpp::kPublishOptionsForm));
+  pubsub.add_child(Element("publish-options", ns(xmpp::kPubsubNs)))
+      .add_child(open_access_form(xmpp::kPublishOptionsForm, keep_all));
   return e;
 }
 
-Element configure_open(std::string_view node) {
+Element configure_open(std::string_view node, bool keep_all) {
   Element e("iq");
   e.set_attr("type", "set");
   e.add_child(Element("pubsub", ns(xmpp::kPubsubOwnerNs)))
       .add_child(Element("configure", ns(xmpp::kPubsubOwnerNs)))
       .set_attr("node", std::string(node))
-      .add_child(open_access_form("http://jabber.org/protocol/pubsub#node_config"));
+      .add_child(open_access_form("http://jabber.org/protocol/pubsub#node_config", keep_all));
   return e;
 }
 
@@ -77,7 +93,11 @@ bool precondition_not_met(const Element& reply) {
          err->app_condition->ns() == xmpp::kPubsubErrorsNs;
 }
 
-ListResult legacy_device_list(const Element& reply) {
+namespace {
+
+// A device list answer: absent (either server's way), refused, or the ids `parse` reads.
+template <class Parse>
+ListResult device_list_result(const Element& reply, std::string_view name, std::string_view list_ns, Parse parse) {
   ListResult out;
   if (reply.attr("type") == "error") {
     auto err = xmpp::parse_stanza_error(reply);
@@ -87,8 +107,7 @@ ListResult legacy_device_list(const Element& reply) {
     }
     // Never created: Prosody says forbidden, ejabberd item-not-found. Anything else is worth
     // reporting (presence-restricted lists are forbidden too, and indistinguishable here).
-    if (err->condition == "item-not-found") return out;
-    if (err->condition == "forbidden") return out;
+    if (err->condition == "item-not-found" || err->condition == "forbidden") return out;
     out.refused = describe_error(*err);
     return out;
   }
@@ -98,17 +117,35 @@ ListResult legacy_device_list(const Element& reply) {
     return out;
   }
   if (!*payload) return out;
-  if ((*payload)->name() != "list" || (*payload)->ns() != oldmemo::kNs) {
-    out.refused = "device list item is not an axolotl <list/>";
+  if ((*payload)->name() != name || (*payload)->ns() != list_ns) {
+    out.refused = "device list item is not a <" + std::string(name) + " xmlns='" + std::string(list_ns) + "'/>";
     return out;
   }
-  auto ids = oldmemo::device_list_from_xml(**payload);
+  auto ids = parse(**payload);
   if (!ids) {
     out.refused = "malformed device list: " + ids.error().message();
     return out;
   }
   out.ids = std::move(*ids);
   return out;
+}
+
+Result<std::vector<std::uint32_t>> omemo2_ids(const Element& e) {
+  auto list = omemo::device_list_from_xml(e);
+  if (!list) return list.error();
+  std::vector<std::uint32_t> ids;
+  for (const auto& d : list->devices) ids.push_back(d.id);
+  return ids;
+}
+
+}  // namespace
+
+ListResult legacy_device_list(const Element& reply) {
+  return device_list_result(reply, "list", oldmemo::kNs, oldmemo::device_list_from_xml);
+}
+
+ListResult omemo2_device_list(const Element& reply) {
+  return device_list_result(reply, "devices", omemo::kNs, omemo2_ids);
 }
 
 std::string legacy_bundle_node(std::uint32_t device) {

@@ -17,11 +17,14 @@ namespace multiend::client::pep {
 
 // <iq type='get' to=owner><pubsub><items node max_items=1/></pubsub></iq>
 xml::Element get_items(const std::string& owner_bare, std::string_view node);
+// <iq type='get' to=owner><pubsub><items node><item id/></items></pubsub></iq>
+xml::Element get_item(const std::string& owner_bare, std::string_view node, const std::string& item_id);
 // <iq type='set'><pubsub><publish node><item id>payload</item></publish><publish-options>
 // (access_model=open)</publish-options></pubsub></iq>, to our own account.
-xml::Element publish_open(std::string_view node, const std::string& item_id, xml::Element payload);
+// `keep_all`: also pubsub#max_items=max (OMEMO 2's bundles node holds one item per device).
+xml::Element publish_open(std::string_view node, const std::string& item_id, xml::Element payload, bool keep_all = false);
 // <iq type='set'><pubsub xmlns=#owner><configure node>access_model=open</configure></pubsub></iq>
-xml::Element configure_open(std::string_view node);
+xml::Element configure_open(std::string_view node, bool keep_all = false);
 
 // The payload of the first item of a pubsub items result; nullptr when the node has no item.
 // Errc::bad_element when the reply is not an items result.
@@ -37,6 +40,7 @@ struct ListResult {
   std::optional<std::string> refused;  // a reason worth reporting (not "never created")
 };
 ListResult legacy_device_list(const xml::Element& reply);
+ListResult omemo2_device_list(const xml::Element& reply);  // urn:xmpp:omemo:2:devices
 
 std::string legacy_bundle_node(std::uint32_t device);
 

@@ -125,9 +125,16 @@ CREATE TABLE consumed_key_exchanges (
 ) STRICT;
 ALTER TABLE history ADD COLUMN trust TEXT NOT NULL DEFAULT '';
 )sql",
-    // v5: legacy OMEMO (eu.siacs.conversations.axolotl): its own one-time prekeys and sessions,
-    // and each history entry's protocol and path.
+    // v5: OMEMO over PEP: OMEMO 2 prekeys published in PEP (apart from the component's), legacy
+    // OMEMO (eu.siacs.conversations.axolotl) prekeys and sessions, each history entry's protocol,
+    // path and place in the order.
     R"sql(
+CREATE TABLE omemo2_pep_prekeys (
+  id INTEGER PRIMARY KEY CHECK (id BETWEEN 0 AND 4294967295),
+  priv BLOB NOT NULL CHECK (length(priv) = 32),
+  pub BLOB NOT NULL CHECK (length(pub) = 32),
+  hidden INTEGER NOT NULL CHECK (hidden IN (0, 1))
+) STRICT;
 CREATE TABLE legacy_prekeys (
   id INTEGER PRIMARY KEY CHECK (id BETWEEN 0 AND 4294967295),
   priv BLOB NOT NULL CHECK (length(priv) = 32),

@@ -27,6 +27,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, Options options)
       history_(db_),
       outbox_(db_),
       prekeys_(db_, "prekeys", "next_prekey_id"),
+      pep_prekeys_(db_, "omemo2_pep_prekeys", "next_prekey_id"),
       legacy_(db_) {
   store_schema::migrate(db_);
   count_skipped_keys_once();
@@ -80,11 +81,27 @@ void SqliteStore::save_identity(const omemo::OwnIdentity& id) {
 
 // ---- one-time prekeys (prekey_table.cpp) ----
 
-std::optional<omemo::PreKeyRecord> SqliteStore::load_prekey(std::uint32_t id) { return prekeys_.load_prekey(id); }
-void SqliteStore::save_prekey(const omemo::PreKeyRecord& pk) { prekeys_.save_prekey(pk); }
-void SqliteStore::remove_prekey(std::uint32_t id) { prekeys_.remove_prekey(id); }
+// Two OMEMO 2 pools with one id counter: the component's (the bundle it hands out one prekey at
+// a time) and the one published in PEP (where anyone reads them all). A key exchange may name
+// either; what the session manager publishes to the component is the first pool only.
+std::optional<omemo::PreKeyRecord> SqliteStore::load_prekey(std::uint32_t id) {
+  if (auto pk = prekeys_.load_prekey(id)) return pk;
+  return pep_prekeys_.load_prekey(id);
+}
+void SqliteStore::save_prekey(const omemo::PreKeyRecord& pk) {
+  if (pep_prekeys_.load_prekey(pk.id)) return pep_prekeys_.save_prekey(pk);
+  prekeys_.save_prekey(pk);
+}
+void SqliteStore::remove_prekey(std::uint32_t id) {
+  prekeys_.remove_prekey(id);
+  pep_prekeys_.remove_prekey(id);
+}
 std::vector<omemo::PreKeyPublic> SqliteStore::visible_prekeys() { return prekeys_.visible_prekeys(); }
-std::vector<std::uint32_t> SqliteStore::hidden_prekeys() { return prekeys_.hidden_prekeys(); }
+std::vector<std::uint32_t> SqliteStore::hidden_prekeys() {
+  auto out = prekeys_.hidden_prekeys();
+  for (auto id : pep_prekeys_.hidden_prekeys()) out.push_back(id);
+  return out;
+}
 std::uint32_t SqliteStore::allocate_prekey_id() { return prekeys_.allocate_prekey_id(); }
 
 // ---- signed prekeys ----

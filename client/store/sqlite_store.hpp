@@ -83,6 +83,9 @@ class SqliteStore final : public omemo::IdentityStore,
   // Legacy OMEMO's own prekey pool and sessions; identity and signed prekey are shared.
   oldmemo::LegacyStores legacy_stores() { return {*this, *this, legacy_.prekeys(), legacy_}; }
   LegacyStore& legacy() noexcept { return legacy_; }
+  // OMEMO 2 prekeys published in PEP, apart from the component's (same id counter; a key
+  // exchange naming one is found through load_prekey like any other).
+  PreKeyTable& pep_prekeys() noexcept { return pep_prekeys_; }
 
   std::optional<omemo::OwnIdentity> load_identity() override;
   void save_identity(const omemo::OwnIdentity& id) override;
@@ -124,6 +127,7 @@ class SqliteStore final : public omemo::IdentityStore,
   HistoryStore history_;
   OutboxStore outbox_;
   PreKeyTable prekeys_;
+  PreKeyTable pep_prekeys_;
   LegacyStore legacy_;
 };
 
