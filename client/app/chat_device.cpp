@@ -1,8 +1,11 @@
-// Device's legacy OMEMO side: encrypting for legacy devices with the pinned identities checked,
-// and receiving plain chat messages (legacy OMEMO, or unencrypted) into the history.
+// Device and plain chat messages (devices found in PEP, not through the archive): encrypting for
+// legacy devices with the pinned identities checked, the OMEMO 2 bundle published in PEP, and
+// receiving chat messages (legacy OMEMO, OMEMO 2, or unencrypted) into the history.
 #include "client/app/device.hpp"
 
 #include "protocol/crypto/xeddsa.hpp"
+#include "protocol/omemo/constants.hpp"
+#include "protocol/omemo/sce_envelope.hpp"
 
 namespace multiend::client {
 
@@ -70,17 +73,13 @@ Received Device::receive_chat_in_savepoint(const ChatMessage& m, std::int64_t no
   e.direction = m.direction;
   e.via = "pep";
   e.type = EntryType::undecryptable;
+  if (m.omemo2 || m.omemo2_error) return receive_omemo2_chat(m, std::move(e));
   if (!m.legacy && !m.legacy_error) {
-    if (m.omemo2) {
-      e.protocol = "omemo2";
-      e.reason = "unsupported: OMEMO 2 in a chat message is not read yet";
-    } else {
-      // Never dropped, never taken for an encrypted one.
-      e.protocol = "none";
-      e.type = EntryType::message;
-      e.body = m.body.value_or("");
-      e.trust = "";
-    }
+    // Never dropped, never taken for an encrypted one.
+    e.protocol = "none";
+    e.type = EntryType::message;
+    e.body = m.body.value_or("");
+    e.trust = "";
     r.entry = std::move(e);
     return r;
   }
@@ -112,28 +111,80 @@ Received Device::receive_chat_in_savepoint(const ChatMessage& m, std::int64_t no
     r.entry = std::move(e);
     return r;
   }
+  // Pinned in Edwards form with sign bit 0: the trust store compares the Curve25519 form.
   auto ed = crypto::curve25519_to_ed25519(d->sender_ik, false);
-  if (!ed || !store_->trust().record_device_identity(m.from_bare, enc.sid, *ed)) {
-    e.reason = "identity-changed: device " + std::to_string(enc.sid) + " of " + m.from_bare +
-               " now presents another identity key; refused";
-    r.entry = std::move(e);
-    return r;
-  }
-  e.trust = trust_label(peer);
   r.prekey_used = d->prekey_used;
-  if (e.trust == "distrusted") {
-    if (!d->plaintext) return r;
-    e.reason = "distrusted: device " + std::to_string(peer.device) + " of " + peer.jid +
-               " is distrusted; its messages are not shown";
+  if (!ed) {
+    e.reason = "malformed: the sender's identity key is not a valid curve point";
     r.entry = std::move(e);
     return r;
   }
+  if (!admit_sender(peer, *ed, d->plaintext.has_value(), e, r)) return r;
   if (d->key_exchange) r.empty_reply_to.push_back(peer);
   if (!d->plaintext) return r;  // a KeyTransport message: nothing to show
   e.type = EntryType::message;
   e.body.assign(reinterpret_cast<const char*>(d->plaintext->data()), d->plaintext->size());
   r.entry = std::move(e);
   return r;
+}
+
+Received Device::receive_omemo2_chat(const ChatMessage& m, HistoryEntry e) {
+  Received r;
+  e.protocol = "omemo2";
+  if (m.omemo2_error) {
+    e.reason = "malformed: " + *m.omemo2_error;
+    r.entry = std::move(e);
+    return r;
+  }
+  const auto& enc = *m.omemo2;
+  e.from_device = enc.sid;
+  const bool empty = !enc.payload;
+  if (m.from_bare == jid() && enc.sid == device_id()) return r;  // our own, echoed back
+  const omemo::DeviceAddress peer{m.from_bare, enc.sid};
+  if (!enc.find_key(jid(), device_id())) {
+    // empty: ratchet upkeep between others; a Multiend sender reached us through the archive
+    if (empty || listed(peer)) return r;
+    e.reason = "not-encrypted-for-this-device: the sender's app did not encrypt for this device";
+    r.entry = std::move(e);
+    return r;
+  }
+  auto d = manager_->decrypt(enc, m.from_bare);
+  if (!d) {
+    if (d.error() == Errc::duplicate_message || empty) return r;
+    e.reason = reason_for(d.error(), peer);
+    r.entry = std::move(e);
+    return r;
+  }
+  r.prekey_used = d->prekey_used;
+  if (!admit_sender(peer, d->sender_ik, d->plaintext.has_value(), e, r)) return r;
+  if (d->send_empty_reply) r.omemo2_reply_to.push_back(peer);
+  if (!d->plaintext) return r;
+  auto envelope = omemo::parse_envelope(
+      std::string_view(reinterpret_cast<const char*>(d->plaintext->data()), d->plaintext->size()));
+  if (!envelope) {
+    e.reason = "bad-envelope: " + envelope.error().message();
+  } else if (envelope->from && *envelope->from != m.from_bare) {
+    e.reason = "bad-envelope: it names another sender";  // XEP-0420: content lifted from elsewhere
+  } else {
+    e.type = EntryType::message;
+    e.body = envelope->body().value_or("");
+  }
+  r.entry = std::move(e);
+  return r;
+}
+
+omemo::Bundle Device::pep_bundle() {
+  auto& pool = store_->pep_prekeys();
+  auto tx = store_->begin();
+  for (std::size_t have = pool.visible_prekeys().size(); have < omemo::kPreKeyCount; ++have) {
+    const std::uint32_t id = store_->allocate_prekey_id();
+    if (id == 0 || id > omemo::kMaxId) throw std::runtime_error("prekey ids exhausted");
+    pool.save_prekey({id, crypto::X25519KeyPair::generate(rng_), false});
+  }
+  tx.commit();
+  omemo::Bundle b = manager_->bundle();
+  b.prekeys = pool.visible_prekeys();
+  return b;
 }
 
 }  // namespace multiend::client

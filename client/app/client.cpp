@@ -191,13 +191,8 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
   if (!fanout && options_.pep) {
     if (auto chat = parse_chat(stanza, device_.jid())) {
       if (catching_up_ || submitting_) {
-        const std::size_t bytes = approx_bytes(stanza);
-        if (deferred_bytes_ + bytes <= options_.max_deferred_bytes) {
-          deferred_bytes_ += bytes;
-          deferred_.push_back(stanza);
-        } else {
-          spdlog::warn("a chat message from {} arrived while the buffer was full; not read", chat->from_bare);
-        }
+        // past the bound the server's MAM has it: the next catch-up reads it from there
+        if (!defer(stanza)) spdlog::info("a chat message from {} is left to the server's archive", chat->from_bare);
         co_return;
       }
       co_await handle_chat(*chat, sink);
@@ -217,13 +212,7 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
   // not. Holding it while a bulk send is under way would fill the deferred buffer with echoes.
   if (conn_.jid() && fanout->message.attr("from").value_or("") == conn_.jid()->to_string()) co_return;
   if (catching_up_ || submitting_) {
-    const std::size_t bytes = approx_bytes(stanza);
-    if (deferred_bytes_ + bytes <= options_.max_deferred_bytes) {
-      deferred_bytes_ += bytes;
-      deferred_.push_back(stanza);
-    } else {
-      deferred_overflow_ = true;  // the archive has it: read it from there afterwards
-    }
+    if (!defer(stanza)) deferred_overflow_ = true;  // the archive has it: read it from there afterwards
     co_return;
   }
   {
@@ -241,6 +230,14 @@ asio::awaitable<void> Client::handle_unsolicited(const xml::Element& stanza, con
   std::vector<omemo::DeviceAddress> repair;
   if (r.repair) repair.push_back(*r.repair);
   co_await after_receive(std::move(r.empty_reply_to), std::move(repair), r.prekey_used);
+}
+
+bool Client::defer(const xml::Element& stanza) {
+  const std::size_t bytes = approx_bytes(stanza);
+  if (deferred_bytes_ + bytes > options_.max_deferred_bytes) return false;
+  deferred_bytes_ += bytes;
+  deferred_.push_back(stanza);
+  return true;
 }
 
 asio::awaitable<void> Client::drain_deferred(const MessageSink& sink) {

@@ -35,6 +35,7 @@ struct SendReport {
   std::string stanza_id;
   std::vector<omemo::DeviceAddress> devices;  // encrypted for, through the archive (OMEMO 2)
   std::vector<omemo::DeviceAddress> pep_devices;  // encrypted for, by chat message (legacy OMEMO)
+  std::vector<omemo::DeviceAddress> pep_omemo2_devices;  // encrypted for, by chat message (OMEMO 2)
   std::vector<std::pair<omemo::DeviceAddress, std::string>> skipped;  // and why not
   bool resent = false;
 };
@@ -134,10 +135,11 @@ class Client {
   // fetches its bundle, refuses one whose identity key differs from the pinned key, drops the
   // old session and sends a fresh key exchange in an empty message. Returns the fingerprint.
   asio::awaitable<std::string> reset_session(const std::string& bare_jid, std::uint32_t device);
-  // The legacy OMEMO devices in `bare_jid`'s PEP, their identities recorded for trust (bundles
+  // The OMEMO 2 and legacy devices in `bare_jid`'s PEP, their identities recorded for trust (bundles
   // in PEP are public: reading them claims nothing). Empty without PEP.
   struct PepDevices {
-    std::vector<std::uint32_t> ids;
+    std::vector<std::uint32_t> omemo2_ids;  // urn:xmpp:omemo:2:devices
+    std::vector<std::uint32_t> ids;         // legacy
     std::optional<std::string> refused;  // why the list could not be read
   };
   asio::awaitable<PepDevices> legacy_devices(const std::string& bare_jid);
@@ -199,6 +201,8 @@ class Client {
                                       std::vector<omemo::DeviceAddress> repair, bool republish);
   // A stanza that is not what we wait for: live fan-out, prekeys-low, events.
   asio::awaitable<void> handle_unsolicited(const xml::Element& stanza, const MessageSink& sink);
+  // Holds a stanza that arrived during a catch-up or submit; false when the byte bound is reached.
+  bool defer(const xml::Element& stanza);
   // Handles the fan-out deferred while a catch-up or a submit was waiting.
   asio::awaitable<void> drain_deferred(const MessageSink& sink);
   // Fetches the device lists of senders in `page` whose device is not on the stored list.
@@ -209,14 +213,23 @@ class Client {
   // Our device in the account's legacy device list (merged with what is there, checked after
   // publishing, retried on a concurrent change), our legacy bundle (access open), Carbons on.
   asio::awaitable<void> publish_pep();
+  // One request to the user's own server (PEP, Carbons): asked once; ClientError(connection)
+  // when it does not answer within the timeout.
+  asio::awaitable<xml::Element> pep_request(xml::Element iq);
+  // Publishes an item with access_model=open (and max_items=max when `keep_all`), reconfiguring
+  // a node the server created otherwise; the error in one line, or nullopt.
+  asio::awaitable<std::optional<std::string>> publish_open_item(std::string node, std::string item,
+                                                                xml::Element payload, bool keep_all);
   // Takes `device` off the account's legacy device list in PEP; false if it was not on it.
   asio::awaitable<bool> remove_from_pep(std::uint32_t device);
   asio::awaitable<pep::ListResult> fetch_legacy_list(const std::string& bare_jid);
   asio::awaitable<std::map<std::uint32_t, oldmemo::LegacyBundle>> fetch_legacy_bundles(
       const std::string& bare_jid, const std::vector<std::uint32_t>& ids);
   struct PepPlan {
-    std::vector<omemo::DeviceAddress> devices;
+    std::vector<omemo::DeviceAddress> devices;  // legacy
     std::map<omemo::DeviceAddress, oldmemo::LegacyBundle> bundles;
+    std::vector<omemo::DeviceAddress> omemo2_devices;  // OMEMO 2 apps found in PEP
+    std::map<omemo::DeviceAddress, omemo::Bundle> omemo2_bundles;
     std::vector<std::pair<omemo::DeviceAddress, std::string>> skipped;
     std::vector<std::string> looked_at;  // what was asked, for a "no device anywhere" error
   };
@@ -225,16 +238,18 @@ class Client {
   // both an archive list and a PEP list is reached through the archive only.
   std::vector<omemo::DeviceAddress> archive_listed(const std::vector<std::string>& users);
   asio::awaitable<PepPlan> plan_pep(const std::vector<std::string>& users, const std::vector<omemo::DeviceAddress>& via_archive);
-  // One chat message per recipient (the first also carries our own other legacy devices'
-  // keys; Carbons bring it to them). Returns who got keys.
-  asio::awaitable<std::vector<omemo::DeviceAddress>> send_pep(const std::vector<std::string>& recipients, PepPlan plan,
-                                                              const std::string& body, const std::string& origin_id,
-                                                              std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped);
+  // Per recipient one chat message per protocol (the first also carries our own other PEP
+  // devices' keys; Carbons bring it to them). Fills the report's pep devices and skipped.
+  asio::awaitable<void> send_pep(const std::vector<std::string>& recipients, PepPlan plan, const std::string& body,
+                                 const std::string& origin_id, SendReport& report);
+  asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> fetch_pep_bundles(const std::string& bare_jid,
+                                                                            const std::vector<std::uint32_t>& ids);
   // Decrypts and stores one live chat message, then after_chats.
   asio::awaitable<void> handle_chat(const ChatMessage& chat, const MessageSink& sink);
   // After chat messages were stored: republishes the legacy bundle when a prekey was spent and
   // answers new key exchanges with an empty message (once per device).
-  asio::awaitable<void> after_chats(bool prekey_used, std::vector<omemo::DeviceAddress> reply_to);
+  asio::awaitable<void> after_chats(bool prekey_used, std::vector<omemo::DeviceAddress> reply_to,
+                                    std::vector<omemo::DeviceAddress> omemo2_reply_to);
   // Where the account's server archive ends now: a new device reads from there on.
   asio::awaitable<void> mark_server_archive_end();
 

@@ -160,6 +160,25 @@ omemo::EncryptOutcome Device::encrypt(const std::vector<omemo::DeviceAddress>& d
   return out;
 }
 
+bool Device::admit_sender(const omemo::DeviceAddress& peer, const crypto::Ed25519Public& ik, bool has_content,
+                          HistoryEntry& e, Received& r) {
+  if (!store_->trust().record_device_identity(peer.jid, peer.device, ik)) {
+    e.reason = "identity-changed: device " + std::to_string(peer.device) + " of " + peer.jid +
+               " now presents another identity key; refused";
+    r.entry = std::move(e);
+    return false;
+  }
+  e.trust = trust_label(peer);
+  if (e.trust != "distrusted") return true;
+  // Decrypted only to keep the session in step; the user said never to believe this device.
+  if (has_content) {
+    e.reason = "distrusted: device " + std::to_string(peer.device) + " of " + peer.jid +
+               " is distrusted; its messages are not shown";
+    r.entry = std::move(e);
+  }
+  return false;
+}
+
 Received Device::receive_in_savepoint(const component::Archived& archived, std::int64_t now, bool repair) {
   Received r;
   HistoryEntry e;
@@ -231,23 +250,8 @@ Received Device::receive_in_savepoint(const component::Archived& archived, std::
     r.entry = std::move(e);
     return r;
   }
-  auto known = store_->trust().record_device_identity(env->sender_bare, env->encrypted.sid, d->sender_ik);
-  if (!known) {
-    e.reason = "identity-changed: device " + std::to_string(env->encrypted.sid) + " of " + env->sender_bare +
-               " now presents another identity key; refused";
-    r.entry = std::move(e);
-    return r;
-  }
-  e.trust = trust_label(peer);
   r.prekey_used = d->prekey_used;
-  if (e.trust == "distrusted") {
-    // Decrypted only to keep the session in step; the user said never to believe this device.
-    if (!d->plaintext) return r;
-    e.reason = "distrusted: device " + std::to_string(peer.device) + " of " + peer.jid +
-               " is distrusted; its messages are not shown";
-    r.entry = std::move(e);
-    return r;
-  }
+  if (!admit_sender(peer, d->sender_ik, d->plaintext.has_value(), e, r)) return r;
   if (d->send_empty_reply) r.empty_reply_to.push_back(peer);
   if (!d->plaintext) return r;  // an empty message: nothing to show
 

@@ -28,6 +28,8 @@ struct Received {
   // a fresh key exchange (an empty message built from its bundle, identity checked).
   std::optional<omemo::DeviceAddress> repair;
   bool prekey_used = false;  // republish the bundle
+  // A plain OMEMO 2 app's key exchange (by chat message): answer with an empty OMEMO 2 chat message.
+  std::vector<omemo::DeviceAddress> omemo2_reply_to;
 };
 
 // The "undecryptable" reason for a decryption failure from `peer` (docs/cli.md).
@@ -72,6 +74,11 @@ class Device {
   // Call inside a transaction of store().
   Received receive_chat(const ChatMessage& m, std::int64_t now);
 
+  // The OMEMO 2 bundle to publish in PEP: the shared signed prekey and identity, and a prekey
+  // pool of its own (topped up to kPreKeyCount), never the component's: PEP gives all of them
+  // to anyone, the component each to one requester.
+  omemo::Bundle pep_bundle();
+
   // Is this device on its account's device list as stored here?
   bool listed(const omemo::DeviceAddress& peer);
   // verified, blind (undecided and used), undecided (not used: another device of the account is
@@ -86,6 +93,12 @@ class Device {
   Received receive_in_savepoint(const component::Archived& archived, std::int64_t now, bool repair);
 
   Received receive_chat_in_savepoint(const ChatMessage& m, std::int64_t now);
+  Received receive_omemo2_chat(const ChatMessage& m, HistoryEntry e);
+  // After a decryption: pins the sender's identity key and labels its trust (e.trust). False
+  // when that ends it: an identity changed (r.entry says so) or a distrusted sender (r.entry
+  // says so when the message had content).
+  bool admit_sender(const omemo::DeviceAddress& peer, const crypto::Ed25519Public& ik, bool has_content,
+                    HistoryEntry& e, Received& r);
 
   std::unique_ptr<SqliteStore> store_;
   crypto::Rng& rng_;

@@ -10,6 +10,7 @@
 #include "client/app/errors.hpp"
 #include "client/app/send_parts.hpp"
 #include "protocol/oldmemo/constants.hpp"
+#include "protocol/omemo/constants.hpp"
 #include "protocol/xmpp/namespaces.hpp"
 
 namespace multiend::client {
@@ -30,81 +31,160 @@ xml::Element carbons_enable() {
 
 }  // namespace
 
+asio::awaitable<xml::Element> Client::pep_request(xml::Element iq) {
+  // One attempt: the user's own server answers at once or not at all (no component restarts
+  // to wait out), and a `wait` from it is an answer, e.g. ejabberd's for a field it does not know.
+  try {
+    co_return co_await conn_.iq(std::move(iq), options_.timeout);
+  } catch (const C2sError& e) {
+    if (e.code() != ConnectError::timeout) throw;
+  }
+  throw ClientError(ErrorKind::connection, "the server did not answer a PEP request within " +
+                                               std::to_string(options_.timeout.count()) + " s");
+}
+
+asio::awaitable<std::optional<std::string>> Client::publish_open_item(std::string node, std::string item,
+                                                                       xml::Element payload, bool keep_all) {
+  auto reply = co_await pep_request(pep::publish_open(node, item, payload, keep_all));
+  if (pep::precondition_not_met(reply)) {
+    // The node exists with another configuration (XEP-0060 §7.1.5): make it open, then again.
+    if (auto err = component::iq_error(co_await pep_request(pep::configure_open(node, keep_all))))
+      co_return "the server refused to reconfigure " + node + " (" + describe(*err) + ")";
+    reply = co_await pep_request(pep::publish_open(node, item, payload, keep_all));
+  } else if (keep_all && component::iq_error(reply)) {
+    // ejabberd 23.01 knows no pubsub#max_items in publish-options (it answers wait/resource-
+    // constraint); its PEP nodes keep many items by default, so publish without it.
+    reply = co_await pep_request(pep::publish_open(node, item, payload, false));
+  }
+  if (auto err = component::iq_error(reply)) co_return describe(*err);
+  co_return std::nullopt;
+}
+
 asio::awaitable<void> Client::publish_pep() {
   if (!options_.pep || removed_) co_return;
   const std::string own = device_.jid();
   const std::uint32_t me = device_.device_id();
   // Copies of what the account's other clients send and receive (XEP-0280).
-  if (auto err = component::iq_error(co_await request(carbons_enable())))
+  if (auto err = component::iq_error(co_await pep_request(carbons_enable())))
     spdlog::warn("the server refused Carbons ({}): messages of the account's other apps are not seen live", describe(*err));
 
-  // The bundle first: a listed device without a bundle is one nobody can reach.
-  const std::string bundle_node = pep::legacy_bundle_node(me);
+  // Bundles first: a listed device without a bundle is one nobody can reach.
+  if (auto err = co_await publish_open_item(pep::legacy_bundle_node(me), "current",
+                                            oldmemo::bundle_to_xml(device_.legacy().bundle()), false)) {
+    spdlog::warn("legacy OMEMO bundle not published ({}): legacy apps cannot reach this device", *err);
+  } else {
+    // The device list, merged with what is there (other apps' devices are never dropped), and
+    // read back after publishing: another client publishing at the same time may have won.
+    for (int attempt = 0;; ++attempt) {
+      auto list = co_await fetch_legacy_list(own);
+      if (list.refused) {
+        spdlog::warn("own legacy device list unreadable ({}); not published", *list.refused);
+        break;
+      }
+      if (contains(list.ids, me)) break;
+      if (attempt == 4) {
+        spdlog::warn("the account's legacy device list kept changing; this device may not be on it");
+        break;
+      }
+      list.ids.push_back(me);
+      if (auto err = co_await publish_open_item(std::string(oldmemo::kDeviceListNode), "current",
+                                                oldmemo::device_list_to_xml(list.ids), false)) {
+        spdlog::warn("legacy device list not published ({})", *err);
+        break;
+      }
+    }
+  }
+  // The same for OMEMO 2 (what Kaidan and bots read): one bundle item per device, kept.
+  if (auto err = co_await publish_open_item(std::string(omemo::kBundlesNode), std::to_string(me),
+                                            omemo::bundle_to_xml(device_.pep_bundle()), true)) {
+    spdlog::warn("OMEMO 2 bundle not published in PEP ({}): plain OMEMO 2 apps cannot reach this device", *err);
+    co_return;
+  }
   for (int attempt = 0;; ++attempt) {
-    auto reply = co_await request(pep::publish_open(bundle_node, "current", oldmemo::bundle_to_xml(device_.legacy().bundle())));
-    if (attempt == 0 && pep::precondition_not_met(reply)) {
-      // The node exists with another access model (XEP-0060 §7.1.5): make it open, then again.
-      if (auto err = component::iq_error(co_await request(pep::configure_open(bundle_node)))) {
-        spdlog::warn("legacy OMEMO bundle not published: the server refused to open {} ({})", bundle_node, describe(*err));
-        co_return;
+    auto reply = co_await pep_request(pep::get_items(own, omemo::kDevicesNode));
+    omemo::DeviceList list;
+    if (auto err = component::iq_error(reply); err && err->condition != "item-not-found" && err->condition != "forbidden") {
+      spdlog::warn("own OMEMO 2 device list in PEP unreadable ({}); not published", describe(*err));
+      co_return;
+    } else if (!err) {
+      auto payload = pep::first_item(reply);
+      if (payload && *payload) {
+        auto parsed = omemo::device_list_from_xml(**payload);
+        if (!parsed) {
+          spdlog::warn("own OMEMO 2 device list in PEP is malformed; not published");
+          co_return;
+        }
+        list = std::move(*parsed);  // labels of other devices kept as they are
       }
-      continue;
     }
-    if (auto err = component::iq_error(reply)) {
-      spdlog::warn("legacy OMEMO bundle not published ({}): plain OMEMO apps cannot reach this device", describe(*err));
+    if (list.contains(me)) co_return;
+    if (attempt == 4) {
+      spdlog::warn("the account's OMEMO 2 device list kept changing; this device may not be on it");
       co_return;
     }
-    break;
-  }
-  // The device list, merged with what is there (other apps' devices are never dropped), and
-  // checked after publishing: another client publishing at the same time may have won.
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    auto list = co_await fetch_legacy_list(own);
-    if (list.refused) {
-      spdlog::warn("own legacy device list unreadable ({}); not published", *list.refused);
-      co_return;
-    }
-    if (contains(list.ids, me)) co_return;
-    list.ids.push_back(me);
-    auto reply = co_await request(pep::publish_open(oldmemo::kDeviceListNode, "current", oldmemo::device_list_to_xml(list.ids)));
-    if (pep::precondition_not_met(reply)) {
-      if (auto err = component::iq_error(co_await request(pep::configure_open(oldmemo::kDeviceListNode)))) {
-        spdlog::warn("legacy device list not published: the server refused to open it ({})", describe(*err));
-        co_return;
-      }
-      continue;
-    }
-    if (auto err = component::iq_error(reply)) {
-      spdlog::warn("legacy device list not published ({})", describe(*err));
+    omemo::DeviceEntry entry;
+    entry.id = me;
+    list.devices.push_back(std::move(entry));
+    if (auto err = co_await publish_open_item(std::string(omemo::kDevicesNode), "current",
+                                              omemo::device_list_to_xml(list), false)) {
+      spdlog::warn("OMEMO 2 device list not published in PEP ({})", *err);
       co_return;
     }
   }
-  spdlog::warn("the account's legacy device list kept changing; this device may not be on it");
 }
 
 asio::awaitable<bool> Client::remove_from_pep(std::uint32_t device) {
   if (!options_.pep) co_return false;
+  bool removed = false;
+  // OMEMO 2: the list with its labels, without the device
+  auto reply = co_await pep_request(pep::get_items(device_.jid(), omemo::kDevicesNode));
+  auto payload = pep::first_item(reply);
+  if (payload && *payload) {
+    if (auto list = omemo::device_list_from_xml(**payload); list && list->contains(device)) {
+      omemo::DeviceList rest;
+      for (const auto& d : list->devices)
+        if (d.id != device) rest.devices.push_back(d);
+      if (auto err = co_await publish_open_item(std::string(omemo::kDevicesNode), "current",
+                                                omemo::device_list_to_xml(rest), false))
+        throw ClientError(ErrorKind::refused, "the server refused the OMEMO 2 device list: " + *err);
+      removed = true;
+    }
+  }
+  // legacy
   auto list = co_await fetch_legacy_list(device_.jid());
-  if (list.refused || !contains(list.ids, device)) co_return false;
+  if (list.refused || !contains(list.ids, device)) co_return removed;
   std::vector<std::uint32_t> rest;
   for (std::uint32_t id : list.ids)
     if (id != device) rest.push_back(id);
   if (rest.empty()) {
     // oldmemo refuses an empty list; the device stays listed there (its app would re-add it anyway)
     spdlog::warn("device {} is the only one in the account's legacy device list; left there", device);
-    co_return false;
+    co_return removed;
   }
-  auto reply = co_await request(pep::publish_open(oldmemo::kDeviceListNode, "current", oldmemo::device_list_to_xml(rest)));
-  if (auto err = component::iq_error(reply))
-    throw ClientError(ErrorKind::refused, "the server refused the legacy device list: " + describe(*err));
+  if (auto err = co_await publish_open_item(std::string(oldmemo::kDeviceListNode), "current",
+                                            oldmemo::device_list_to_xml(rest), false))
+    throw ClientError(ErrorKind::refused, "the server refused the legacy device list: " + *err);
   co_return true;
 }
 
 asio::awaitable<Client::PepDevices> Client::legacy_devices(const std::string& bare_jid) {
   PepDevices out;
   if (!options_.pep) co_return out;
+  auto list2 = pep::omemo2_device_list(co_await pep_request(pep::get_items(bare_jid, omemo::kDevicesNode)));
+  out.omemo2_ids = list2.ids;
+  if (list2.refused) out.refused = "OMEMO 2: " + *list2.refused;
+  std::vector<std::uint32_t> unknown2;
+  for (std::uint32_t id : list2.ids)
+    if (!device_.store().trust().identity_of(bare_jid, id) && !(bare_jid == device_.jid() && id == device_.device_id()))
+      unknown2.push_back(id);
+  auto bundles2 = co_await fetch_pep_bundles(bare_jid, unknown2);
+  {
+    auto tx = device_.store().begin();
+    for (const auto& [id, bundle] : bundles2) (void)device_.store().trust().record_device_identity(bare_jid, id, bundle.ik);
+    tx.commit();
+  }
   auto list = co_await fetch_legacy_list(bare_jid);
-  out.refused = list.refused;
+  if (list.refused) out.refused = (out.refused ? *out.refused + "; " : std::string()) + "legacy: " + *list.refused;
   out.ids = list.ids;
   std::vector<std::uint32_t> unknown;
   for (std::uint32_t id : list.ids)
@@ -120,14 +200,14 @@ asio::awaitable<Client::PepDevices> Client::legacy_devices(const std::string& ba
 }
 
 asio::awaitable<pep::ListResult> Client::fetch_legacy_list(const std::string& bare_jid) {
-  co_return pep::legacy_device_list(co_await request(pep::get_items(bare_jid, oldmemo::kDeviceListNode)));
+  co_return pep::legacy_device_list(co_await pep_request(pep::get_items(bare_jid, oldmemo::kDeviceListNode)));
 }
 
 asio::awaitable<std::map<std::uint32_t, oldmemo::LegacyBundle>> Client::fetch_legacy_bundles(
     const std::string& bare_jid, const std::vector<std::uint32_t>& ids) {
   std::map<std::uint32_t, oldmemo::LegacyBundle> out;
   for (std::uint32_t id : ids) {
-    auto reply = co_await request(pep::get_items(bare_jid, pep::legacy_bundle_node(id)));
+    auto reply = co_await pep_request(pep::get_items(bare_jid, pep::legacy_bundle_node(id)));
     auto payload = pep::first_item(reply);
     if (!payload || !*payload) continue;
     auto bundle = oldmemo::bundle_from_xml(**payload);
@@ -140,32 +220,68 @@ asio::awaitable<std::map<std::uint32_t, oldmemo::LegacyBundle>> Client::fetch_le
   co_return out;
 }
 
+asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> Client::fetch_pep_bundles(
+    const std::string& bare_jid, const std::vector<std::uint32_t>& ids) {
+  std::map<std::uint32_t, omemo::Bundle> out;
+  for (std::uint32_t id : ids) {
+    auto reply = co_await pep_request(pep::get_item(bare_jid, omemo::kBundlesNode, std::to_string(id)));
+    auto payload = pep::first_item(reply);
+    if (!payload || !*payload) continue;
+    auto bundle = omemo::bundle_from_xml(**payload);
+    if (!bundle) {
+      spdlog::warn("OMEMO 2 bundle of {} device {} in PEP is unusable ({}); skipped", bare_jid, id, bundle.error().message());
+      continue;
+    }
+    out.emplace(id, std::move(*bundle));
+  }
+  co_return out;
+}
+
 asio::awaitable<Client::PepPlan> Client::plan_pep(const std::vector<std::string>& users,
                                                   const std::vector<omemo::DeviceAddress>& via_archive) {
   PepPlan plan;
   auto& trust = device_.store().trust();
   for (const std::string& user : users) {
+    // One device, one way: the archive first, then OMEMO 2 in PEP, then legacy in PEP.
+    std::vector<omemo::DeviceAddress> taken = via_archive;
+    auto is_new = [&](const omemo::DeviceAddress& a) {
+      if (a.jid == device_.jid() && a.device == device_.device_id()) return false;
+      if (std::find(taken.begin(), taken.end(), a) != taken.end()) return false;
+      taken.push_back(a);
+      return true;
+    };
+    plan.looked_at.push_back("the OMEMO 2 device list in " + user + "'s PEP");
+    auto list2 = pep::omemo2_device_list(co_await pep_request(pep::get_items(user, omemo::kDevicesNode)));
+    if (list2.refused) plan.skipped.emplace_back(detail::address(user, 0), "OMEMO 2 device list: " + *list2.refused);
+    std::vector<std::uint32_t> need2;
+    for (std::uint32_t id : list2.ids) {
+      omemo::DeviceAddress a = detail::address(user, id);
+      if (is_new(a) && detail::sort_known(trust, a, device_.store().has_session(a), plan.omemo2_devices, plan.skipped))
+        need2.push_back(id);
+    }
+    if (!need2.empty()) {
+      auto bundles = co_await fetch_pep_bundles(user, need2);
+      for (std::uint32_t id : need2) {
+        omemo::DeviceAddress a = detail::address(user, id);
+        auto it = bundles.find(id);
+        if (it == bundles.end()) {
+          plan.skipped.emplace_back(a, "no usable OMEMO 2 bundle in PEP");
+          continue;
+        }
+        if (!detail::admit_from_bundle(trust, a, it->second.ik, plan.skipped)) continue;
+        plan.omemo2_devices.push_back(a);
+        plan.omemo2_bundles.emplace(a, std::move(it->second));
+      }
+    }
+
     plan.looked_at.push_back("the legacy OMEMO device list in " + user + "'s PEP");
     auto list = co_await fetch_legacy_list(user);
-    if (list.refused) {
-      plan.skipped.emplace_back(detail::address(user, 0), "legacy device list: " + *list.refused);
-      continue;
-    }
+    if (list.refused) plan.skipped.emplace_back(detail::address(user, 0), "legacy device list: " + *list.refused);
     std::vector<std::uint32_t> need_bundle;
     for (std::uint32_t id : list.ids) {
       omemo::DeviceAddress a = detail::address(user, id);
-      if (user == device_.jid() && id == device_.device_id()) continue;
-      if (std::find(via_archive.begin(), via_archive.end(), a) != via_archive.end()) continue;  // one device, via the archive
-      if (trust.trust_of(user, id) == Trust::distrusted) {
-        plan.skipped.emplace_back(a, "distrusted");
-      } else if (device_.store().legacy().has_legacy_session(a)) {
-        if (trust.usable(user, id))
-          plan.devices.push_back(a);
-        else
-          plan.skipped.emplace_back(a, "not trusted (another device of " + user + " is verified)");
-      } else {
+      if (is_new(a) && detail::sort_known(trust, a, device_.store().legacy().has_legacy_session(a), plan.devices, plan.skipped))
         need_bundle.push_back(id);
-      }
     }
     if (need_bundle.empty()) continue;
     auto bundles = co_await fetch_legacy_bundles(user, need_bundle);
@@ -181,14 +297,7 @@ asio::awaitable<Client::PepPlan> Client::plan_pep(const std::vector<std::string>
         plan.skipped.emplace_back(a, "legacy bundle: " + ik.error().message());
         continue;
       }
-      if (!trust.record_device_identity(user, id, *ik)) {
-        plan.skipped.emplace_back(a, "identity key changed; refused");
-        continue;
-      }
-      if (!trust.usable(user, id)) {
-        plan.skipped.emplace_back(a, "not trusted");
-        continue;
-      }
+      if (!detail::admit_from_bundle(trust, a, *ik, plan.skipped)) continue;
       plan.devices.push_back(a);
       plan.bundles.emplace(a, std::move(it->second));
     }
@@ -196,30 +305,44 @@ asio::awaitable<Client::PepPlan> Client::plan_pep(const std::vector<std::string>
   co_return plan;
 }
 
-asio::awaitable<std::vector<omemo::DeviceAddress>> Client::send_pep(
-    const std::vector<std::string>& recipients, PepPlan plan, const std::string& body, const std::string& origin_id,
-    std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped) {
-  std::vector<omemo::DeviceAddress> reached;
+asio::awaitable<void> Client::send_pep(const std::vector<std::string>& recipients, PepPlan plan, const std::string& body,
+                                       const std::string& origin_id, SendReport& report) {
   std::vector<xml::Element> stanzas;
   {
     auto tx = device_.store().begin();
     bool own_included = false;
     for (const std::string& user : recipients) {
-      std::vector<omemo::DeviceAddress> devices;
-      for (const auto& a : plan.devices)
-        if (a.jid == user || (!own_included && a.jid == device_.jid())) devices.push_back(a);
+      // this recipient's devices, and with the first one our own other devices (Carbons and
+      // the server's MAM bring it to them)
+      auto pick = [&](const std::vector<omemo::DeviceAddress>& from) {
+        std::vector<omemo::DeviceAddress> out;
+        for (const auto& a : from)
+          if (a.jid == user || (!own_included && a.jid == device_.jid())) out.push_back(a);
+        return out;
+      };
+      const auto legacy = pick(plan.devices), omemo2 = pick(plan.omemo2_devices);
       own_included = true;
-      if (devices.empty()) continue;
-      auto outcome = device_.encrypt_legacy(devices, plan.bundles, bytes_of(body));
-      for (const auto& [a, ec] : outcome.failed) skipped.emplace_back(a, detail::failure_reason(ec));
-      if (outcome.encrypted_for.empty()) continue;
-      for (auto& a : outcome.encrypted_for) reached.push_back(std::move(a));
-      stanzas.push_back(legacy_chat_message(user, new_id(), origin_id, outcome.message, true));
+      if (!omemo2.empty()) {
+        auto outcome = detail::encrypt_for(device_, omemo2, plan.omemo2_bundles, body, options_.clock());
+        for (const auto& [a, ec] : outcome.failed) report.skipped.emplace_back(a, detail::failure_reason(ec));
+        if (!outcome.encrypted_for.empty()) {
+          for (auto& a : outcome.encrypted_for) report.pep_omemo2_devices.push_back(std::move(a));
+          stanzas.push_back(omemo2_chat_message(user, new_id(), origin_id, outcome.message));
+        }
+      }
+      if (!legacy.empty()) {
+        auto outcome = device_.encrypt_legacy(legacy, plan.bundles, bytes_of(body));
+        for (const auto& [a, ec] : outcome.failed) report.skipped.emplace_back(a, detail::failure_reason(ec));
+        if (!outcome.encrypted_for.empty()) {
+          for (auto& a : outcome.encrypted_for) report.pep_devices.push_back(std::move(a));
+          stanzas.push_back(legacy_chat_message(user, new_id(), origin_id, outcome.message, true));
+        }
+      }
     }
     tx.commit();
   }
   for (const auto& st : stanzas) conn_.send(st);
-  co_return reached;
+  co_return;
 }
 
 asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const MessageSink& sink) {
@@ -230,14 +353,35 @@ asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const Message
     tx.commit();
   }
   if (r.entry && sink) sink(*r.entry);
-  co_await after_chats(r.prekey_used, std::move(r.empty_reply_to));
+  co_await after_chats(r.prekey_used, std::move(r.empty_reply_to), std::move(r.omemo2_reply_to));
 }
 
-asio::awaitable<void> Client::after_chats(bool prekey_used, std::vector<omemo::DeviceAddress> reply_to) {
+asio::awaitable<void> Client::after_chats(bool prekey_used, std::vector<omemo::DeviceAddress> reply_to,
+                                          std::vector<omemo::DeviceAddress> omemo2_reply_to) {
   if (prekey_used && !removed_) {
-    auto reply = co_await request(pep::publish_open(pep::legacy_bundle_node(device_.device_id()), "current",
-                                                    oldmemo::bundle_to_xml(device_.legacy().bundle())));
-    if (auto err = component::iq_error(reply)) spdlog::warn("legacy bundle not republished ({})", describe(*err));
+    if (auto err = co_await publish_open_item(pep::legacy_bundle_node(device_.device_id()), "current",
+                                              oldmemo::bundle_to_xml(device_.legacy().bundle()), false))
+      spdlog::warn("legacy bundle not republished ({})", *err);
+    if (auto err = co_await publish_open_item(std::string(omemo::kBundlesNode), std::to_string(device_.device_id()),
+                                              omemo::bundle_to_xml(device_.pep_bundle()), true))
+      spdlog::warn("OMEMO 2 bundle not republished in PEP ({})", *err);
+  }
+  std::sort(omemo2_reply_to.begin(), omemo2_reply_to.end());
+  omemo2_reply_to.erase(std::unique(omemo2_reply_to.begin(), omemo2_reply_to.end()), omemo2_reply_to.end());
+  for (const auto& peer : omemo2_reply_to) {
+    // completes an OMEMO 2 key exchange (or answers a heartbeat request) the way it came
+    xml::Element st("message");
+    {
+      auto tx = device_.store().begin();
+      std::vector<omemo::DeviceAddress> one;
+      one.push_back(peer);
+      const std::map<omemo::DeviceAddress, omemo::Bundle> none;
+      auto outcome = detail::encrypt_for(device_, one, none, std::nullopt, options_.clock());
+      if (outcome.encrypted_for.empty()) continue;
+      st = omemo2_chat_message(peer.jid, new_id(), new_id(), outcome.message);
+      tx.commit();
+    }
+    conn_.send(st);
   }
   // A key exchange is answered at once (an empty KeyTransport message), so the sender stops
   // repeating it and the session is confirmed on both sides.

@@ -79,6 +79,34 @@ void failpoint(std::string_view where) {
   if (fp && where == fp) std::_Exit(137);
 }
 
+bool sort_known(TrustStore& trust, const omemo::DeviceAddress& a, bool has_session,
+                std::vector<omemo::DeviceAddress>& devices,
+                std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped) {
+  if (trust.trust_of(a.jid, a.device) == Trust::distrusted) {
+    skipped.emplace_back(a, "distrusted");
+    return false;
+  }
+  if (!has_session) return true;
+  if (trust.usable(a.jid, a.device))
+    devices.push_back(a);
+  else
+    skipped.emplace_back(a, "not trusted (another device of " + a.jid + " is verified)");
+  return false;
+}
+
+bool admit_from_bundle(TrustStore& trust, const omemo::DeviceAddress& a, const crypto::Ed25519Public& ik,
+                       std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped) {
+  if (!trust.record_device_identity(a.jid, a.device, ik)) {
+    skipped.emplace_back(a, "identity key changed; refused");
+    return false;
+  }
+  if (!trust.usable(a.jid, a.device)) {
+    skipped.emplace_back(a, "not trusted");
+    return false;
+  }
+  return true;
+}
+
 std::string list_devices(const std::vector<omemo::DeviceAddress>& v) {
   std::string s;
   for (const auto& a : v) s += (s.empty() ? "" : ", ") + a.jid + "/" + std::to_string(a.device);
@@ -121,16 +149,8 @@ asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::str
     for (const auto& d : list.devices) {
       if (own && d.id == device_.device_id()) continue;
       omemo::DeviceAddress a = address(user, d.id);
-      if (trust.trust_of(user, d.id) == Trust::distrusted) {
-        plan.skipped.emplace_back(a, "distrusted");
-      } else if (device_.store().has_session(a)) {
-        if (trust.usable(user, d.id))
-          plan.devices.push_back(a);
-        else
-          plan.skipped.emplace_back(a, "not trusted (another device of " + user + " is verified)");
-      } else {
+      if (detail::sort_known(trust, a, device_.store().has_session(a), plan.devices, plan.skipped))
         need_bundle.push_back(d.id);
-      }
     }
     if (need_bundle.empty()) continue;
     auto bundles = co_await fetch_bundles(user, need_bundle);
@@ -141,15 +161,7 @@ asio::awaitable<Client::Plan> Client::plan_recipients(const std::vector<std::str
         plan.skipped.emplace_back(a, "no usable bundle");
         continue;
       }
-      auto known = trust.record_device_identity(user, id, it->second.ik);
-      if (!known) {
-        plan.skipped.emplace_back(a, "identity key changed; refused");
-        continue;
-      }
-      if (!trust.usable(user, id)) {
-        plan.skipped.emplace_back(a, "not trusted");
-        continue;
-      }
+      if (!detail::admit_from_bundle(trust, a, it->second.ik, plan.skipped)) continue;
       plan.devices.push_back(a);
       plan.bundles.emplace(a, std::move(it->second));
     }
@@ -251,8 +263,10 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
     for (const auto& user : recipients) {
       bool any = user == device_.jid();
       for (const auto& a : plan.devices) any = any || a.jid == user;
-      if (pep_plan)
+      if (pep_plan) {
         for (const auto& a : pep_plan->devices) any = any || a.jid == user;
+        for (const auto& a : pep_plan->omemo2_devices) any = any || a.jid == user;
+      }
       if (any) continue;
       std::size_t skipped = plan.skipped.size() + (pep_plan ? pep_plan->skipped.size() : 0);
       if (skipped > 0)
@@ -266,7 +280,7 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       std::string why = co_await unreachable_reason(user, pep_looked_at);
       throw ClientError(ErrorKind::refused, why);
     }
-    if (plan.devices.empty() && pep_plan && !pep_plan->devices.empty()) {
+    if (plan.devices.empty() && pep_plan && (!pep_plan->devices.empty() || !pep_plan->omemo2_devices.empty())) {
       // No device to reach through the archive: the chat messages are the whole send.
       report.skipped = std::move(plan.skipped);
       report.stanza_id = "pep:" + device_.jid() + ":" + origin_id;
@@ -319,14 +333,15 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
     if (!b.missing.empty()) why += " (still missing: " + list_devices(b.missing) + ")";
     throw ClientError(ErrorKind::refused, "the component refused the message: " + why);
   }
-  if (pep_plan && !pep_plan->devices.empty()) {
+  if (pep_plan && (!pep_plan->devices.empty() || !pep_plan->omemo2_devices.empty())) {
     for (auto& s : pep_plan->skipped) report.skipped.push_back(std::move(s));
     pep_plan->skipped.clear();
-    report.pep_devices = co_await send_pep(recipients, std::move(*pep_plan), body, origin_id, report.skipped);
+    const bool legacy_only = pep_plan->omemo2_devices.empty();
+    co_await send_pep(recipients, std::move(*pep_plan), body, origin_id, report);
     if (report.stanza_id.starts_with("pep:")) {
       auto tx = device_.store().begin();
       HistoryEntry e = sent_entry(device_, report.stanza_id, body, recipients, options_.clock());
-      e.protocol = "oldmemo";
+      e.protocol = legacy_only ? "oldmemo" : "omemo2";
       e.via = "pep";
       device_.store().history().append(e);
       tx.commit();

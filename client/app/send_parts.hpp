@@ -25,5 +25,14 @@ OutboxEntry outbox_entry(const std::string& origin_id, const xml::Element& stanz
 // MULTIEND_TEST_FAILPOINT: dies as SIGKILL would at `where` (the exactly-once tests).
 void failpoint(std::string_view where);
 std::string list_devices(const std::vector<omemo::DeviceAddress>& v);
+// A device first met through its bundle (either generation): pins `ik` (refused when another key
+// is pinned for it) and asks whether it may get keys; a refusal goes to `skipped` with the reason.
+// A known device of a plan: distrusted or (with a session) not usable goes to `skipped`, usable
+// with a session to `devices`; true when it has no session yet and needs its bundle.
+bool sort_known(TrustStore& trust, const omemo::DeviceAddress& a, bool has_session,
+                std::vector<omemo::DeviceAddress>& devices,
+                std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped);
+bool admit_from_bundle(TrustStore& trust, const omemo::DeviceAddress& a, const crypto::Ed25519Public& ik,
+                       std::vector<std::pair<omemo::DeviceAddress, std::string>>& skipped);
 
 }  // namespace multiend::client::detail

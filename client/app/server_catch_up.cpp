@@ -67,7 +67,7 @@ asio::awaitable<std::size_t> Client::catch_up_server(const MessageSink& sink) {
     // One transaction per page: its ratchet steps, history entries and the new position.
     std::vector<HistoryEntry> entries;
     bool prekey_used = false;
-    std::vector<omemo::DeviceAddress> reply_to;
+    std::vector<omemo::DeviceAddress> reply_to, omemo2_reply_to;
     {
       auto tx = device_.store().begin();
       for (auto& r : page) {
@@ -77,6 +77,7 @@ asio::awaitable<std::size_t> Client::catch_up_server(const MessageSink& sink) {
         Received rec = device_.receive_chat(*chat, options_.clock());
         prekey_used = prekey_used || rec.prekey_used;
         for (auto& a : rec.empty_reply_to) reply_to.push_back(std::move(a));
+        for (auto& a : rec.omemo2_reply_to) omemo2_reply_to.push_back(std::move(a));
         if (rec.entry) entries.push_back(std::move(*rec.entry));
       }
       if (!page.empty()) device_.store().settings().set(setting::server_archive_after, page.back().id);
@@ -86,7 +87,7 @@ asio::awaitable<std::size_t> Client::catch_up_server(const MessageSink& sink) {
       ++shown;
       if (sink) sink(e);
     }
-    co_await after_chats(prekey_used, std::move(reply_to));
+    co_await after_chats(prekey_used, std::move(reply_to), std::move(omemo2_reply_to));
     if (fin->complete || !fin->last || page.empty()) break;
     if ((after && *fin->last == *after) || !seen_lasts.insert(*fin->last).second)
       throw ClientError(ErrorKind::refused, "server archive query made no progress (the same page again)");

@@ -75,6 +75,12 @@ nlohmann::json sent_json(const std::vector<std::string>& to, const SendReport& r
     j["via"] = "archive";
     devices.push_back(j);
   }
+  for (const auto& a : report.pep_omemo2_devices) {
+    auto j = address_json(a);
+    j["protocol"] = "omemo2";
+    j["via"] = "pep";
+    devices.push_back(j);
+  }
   for (const auto& a : report.pep_devices) {
     auto j = address_json(a);
     j["protocol"] = "oldmemo";
@@ -175,19 +181,20 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
   auto o = open_state(c);
   Device& device = *o->device;
   const std::string jid = of ? user_bare_jid(*of) : device.jid();
-  std::set<std::uint32_t> in_archive, in_pep;
+  std::set<std::uint32_t> in_archive, in_pep, in_pep2;
   std::optional<std::string> pep_refused;
   run_online(device, o->settings, std::chrono::seconds(c.timeout_seconds), [&](Client& client) -> asio::awaitable<void> {
     // Both places a device can be: the archive's list (OMEMO 2) and the user's PEP (legacy).
     Client::PepDevices pep = co_await client.legacy_devices(jid);
     pep_refused = pep.refused;
     in_pep.insert(pep.ids.begin(), pep.ids.end());
+    in_pep2.insert(pep.omemo2_ids.begin(), pep.omemo2_ids.end());
     std::optional<omemo::DeviceList> list;
     try {
       list = co_await client.fetch_device_list(jid);
     } catch (const ClientError& e) {
       // no archive for that domain: fine when its PEP has devices
-      if (e.kind() != ErrorKind::refused || !client.pep_enabled() || in_pep.empty()) throw;
+      if (e.kind() != ErrorKind::refused || !client.pep_enabled() || (in_pep.empty() && in_pep2.empty())) throw;
       co_return;
     }
     for (const auto& d : list->devices) in_archive.insert(d.id);
@@ -207,11 +214,13 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
   for (const auto& d : devices) {
     const bool own = jid == device.jid() && d.device == device.device_id();
     own_listed = own_listed || own;
-    const bool archive = in_archive.count(d.device) > 0, pep = in_pep.count(d.device) > 0;
-    nlohmann::json j{{"type", "device"}, {"jid", jid}, {"device", d.device}, {"active", d.listed || pep}, {"own", own}};
-    // one device in both lists is one device, reached through the archive
-    j["protocol"] = archive || !pep ? "omemo2" : "oldmemo";
-    j["via"] = archive || !pep ? "archive" : "pep";
+    const bool archive = in_archive.count(d.device) > 0, pep2 = in_pep2.count(d.device) > 0,
+               pep = in_pep.count(d.device) > 0;
+    nlohmann::json j{{"type", "device"}, {"jid", jid}, {"device", d.device}, {"active", d.listed || pep || pep2},
+                     {"own", own}};
+    // one device on several lists is one device, reached the first way: archive, OMEMO 2, legacy
+    j["protocol"] = archive || pep2 || !pep ? "omemo2" : "oldmemo";
+    j["via"] = archive || (!pep2 && !pep) ? "archive" : "pep";
     // The Curve25519 form of the identity: what Conversations shows for legacy, XEP-0384 for OMEMO 2.
     j["fingerprint"] = own ? device.manager().fingerprint() : d.fingerprint;
     j["trust"] = own ? "own" : d.trust ? std::string(to_string(*d.trust)) : "unknown";
@@ -219,7 +228,7 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
     emit(j);
   }
   if (pep_refused)
-    emit({{"type", "skipped"}, {"jid", jid}, {"reason", "legacy device list in PEP: " + *pep_refused}});
+    emit({{"type", "skipped"}, {"jid", jid}, {"reason", "device list in PEP: " + *pep_refused}});
   if (jid == device.jid()) {
     if (!own_listed)
       emit({{"type", "device"}, {"jid", jid}, {"device", device.device_id()}, {"active", false}, {"own", true},
