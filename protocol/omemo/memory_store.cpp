@@ -3,13 +3,14 @@
 #include <algorithm>
 
 #include "protocol/omemo/protobuf_parse.hpp"
+#include "protocol/omemo/session_state_wipe.hpp"
 #include "session_state.pb.h"
 
 namespace multiend::omemo {
 namespace {
 
 // protobuf keeps secrets in std::string: wipe them before the message is destroyed.
-void wipe(std::string& s) { sodium_memzero(s.data(), s.size()); }
+void wipe(std::string& s) { wipe_secret_string(s); }
 
 void write_spk(const SignedPreKeyRecord& r, state::SignedPreKey& out) {
   out.set_id(r.id);
@@ -23,14 +24,7 @@ void wipe_secrets(state::Device& d) {
   for (auto& p : *d.mutable_prekeys()) wipe(*p.mutable_priv());
   if (d.has_spk()) wipe(*d.mutable_spk()->mutable_priv());
   if (d.has_previous_spk()) wipe(*d.mutable_previous_spk()->mutable_priv());
-  for (auto& s : *d.mutable_sessions()) {
-    auto* r = s.mutable_ratchet();
-    wipe(*r->mutable_rk());
-    wipe(*r->mutable_dhs_priv());
-    if (r->has_cks()) wipe(*r->mutable_cks());
-    if (r->has_ckr()) wipe(*r->mutable_ckr());
-    for (auto& k : *r->mutable_skipped()) wipe(*k.mutable_mk());
-  }
+  for (auto& s : *d.mutable_sessions()) wipe_session_secrets(s);
 }
 
 Result<SignedPreKeyRecord> read_spk(const state::SignedPreKey& in) {

@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""An independent legacy OMEMO app (XEP-0384 v0.3, ``eu.siacs.conversations.axolotl``) the way
-Conversations, Dino or Gajim run it: device list and bundles in the account's own PEP, messages as
-plain ``<message type='chat'>`` to the contact's bare JID, Carbons for the account's other clients,
-the server's own MAM for catching up. No Multiend component is involved. It is the referee for the
-C++ ``multiend`` CLI's legacy side, built from XEP-0384 v0.3 and python-omemo, never from our code.
+"""An independent plain OMEMO app, the way Conversations, Dino or Gajim run legacy OMEMO (XEP-0384
+v0.3, ``eu.siacs.conversations.axolotl``) and Kaidan or slixmpp-omemo bots run OMEMO 2
+(``urn:xmpp:omemo:2``): device list and bundles in the account's own PEP, messages as plain
+``<message type='chat'>`` to the contact's bare JID, Carbons for the account's other clients, the
+server's own MAM for catching up. No Multiend component is involved. It is the referee for the C++
+``multiend`` CLI's PEP side, built from XEP-0384 and python-omemo, never from our code.
 
 Crypto and sessions: python-omemo 1.0.2's ``SessionManager`` with the oldmemo 1.0.3 backend (what
-Gajim uses). XMPP: slixmpp through twomemo_xmpp_peer.Xmpp. State: one JSON file per device.
+Gajim uses) or, with ``--protocol omemo2`` at init, the twomemo 1.0.3 backend (OMEMO 2 with the
+XEP-0420 envelope). XMPP: slixmpp through twomemo_xmpp_peer.Xmpp. State: one JSON file per device.
 
     oldmemo_xmpp_peer.py init   --state F --jid J --password P --server HOST:PORT [--insecure | --ca-file F]
+                                [--protocol oldmemo|omemo2]
     oldmemo_xmpp_peer.py send   --state F --to JID --body TEXT [--repeat N]
     oldmemo_xmpp_peer.py send-plain --state F --to JID --body TEXT      (no encryption at all)
     oldmemo_xmpp_peer.py listen --state F [--seconds N] [--count N]
@@ -45,15 +48,22 @@ import omemo  # noqa: E402
 import oldmemo  # noqa: E402
 import oldmemo.etree  # noqa: E402
 import oldmemo.oldmemo  # noqa: E402
+import twomemo  # noqa: E402
+import twomemo.etree  # noqa: E402
+import twomemo.twomemo  # noqa: E402
 import xeddsa  # noqa: E402  (python3-xeddsa, python-omemo's own dependency)
 
 from twomemo_xmpp_peer import (EXIT_CONNECTION, EXIT_INTERNAL, EXIT_REFUSED, EXIT_STATE,  # noqa: E402
-                               EXIT_USAGE, JsonStorage, PeerError, StanzaError, StateFile, Xmpp, bare, emit,
-                               new_id, parse_stanza_error, split_server)
+                               EXIT_USAGE, BadEnvelope, JsonStorage, PeerError, PeerTwomemo, StanzaError,
+                               StateFile, Xmpp, bare, build_envelope, emit, new_id, parse_envelope,
+                               parse_stanza_error, split_server)
 
 NS = oldmemo.oldmemo.NAMESPACE  # eu.siacs.conversations.axolotl
 DEVICELIST_NODE = f"{NS}.devicelist"
 BUNDLE_NODE = f"{NS}.bundles:"
+NS2 = twomemo.twomemo.NAMESPACE  # urn:xmpp:omemo:2
+DEVICES_NODE2 = f"{NS2}:devices"
+BUNDLES_NODE2 = f"{NS2}:bundles"
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"
 NS_PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner"
 NS_CARBONS = "urn:xmpp:carbons:2"
@@ -70,9 +80,10 @@ KIND = "oldmemo-xmpp-peer"
 log = logging.getLogger("oldmemo-peer")
 
 
-def open_form(form_type: str) -> str:
+def open_form(form_type: str, keep_all: bool = False) -> str:
+    extra = "<field var='pubsub#max_items'><value>max</value></field>" if keep_all else ""
     return (f"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{form_type}"
-            f"</value></field><field var='pubsub#access_model'><value>open</value></field></x>")
+            f"</value></field><field var='pubsub#access_model'><value>open</value></field>{extra}</x>")
 
 
 class Pep:
@@ -97,24 +108,43 @@ class Pep:
             return None
         return item[0]
 
-    async def publish(self, node: str, payload: ET.Element) -> None:
+    async def item(self, owner: str, node: str, item_id: str) -> Optional[ET.Element]:
+        iq_id = new_id("pep")
+        r = await self.xmpp.iq(f"<iq type='get' to={quoteattr(owner)} id='{iq_id}'><pubsub xmlns='{NS_PUBSUB}'>"
+                               f"<items node={quoteattr(node)}><item id={quoteattr(item_id)}/></items></pubsub></iq>",
+                               iq_id)
+        if r.get("type") == "error":
+            err = parse_stanza_error(r)
+            if err.condition in ("item-not-found", "forbidden"):
+                return None
+            raise err
+        item = r.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}items/{{{NS_PUBSUB}}}item")
+        return item[0] if item is not None and len(item) else None
+
+    async def publish(self, node: str, payload: ET.Element, item_id: str = "current", keep_all: bool = False) -> None:
         body = ET.tostring(payload, encoding="unicode")
+        form = open_form("http://jabber.org/protocol/pubsub#publish-options", keep_all)
         for attempt in range(2):
             iq_id = new_id("pub")
             r = await self.xmpp.iq(
                 f"<iq type='set' id='{iq_id}'><pubsub xmlns='{NS_PUBSUB}'><publish node={quoteattr(node)}>"
-                f"<item id='current'>{body}</item></publish><publish-options>"
-                f"{open_form('http://jabber.org/protocol/pubsub#publish-options')}</publish-options></pubsub></iq>",
+                f"<item id={quoteattr(item_id)}>{body}</item></publish><publish-options>"
+                f"{form}</publish-options></pubsub></iq>",
                 iq_id)
             if r.get("type") != "error":
                 return
             err = parse_stanza_error(r)
             precondition = r.find(".//{http://jabber.org/protocol/pubsub#errors}precondition-not-met") is not None
+            if keep_all and not precondition and attempt == 0:
+                # ejabberd 23.01 knows no pubsub#max_items in publish-options; its nodes keep many
+                form = open_form("http://jabber.org/protocol/pubsub#publish-options", False)
+                continue
             if attempt == 0 and precondition:
                 cid = new_id("cfg")
                 await self.xmpp.iq_ok(
                     f"<iq type='set' id='{cid}'><pubsub xmlns='{NS_PUBSUB_OWNER}'><configure node={quoteattr(node)}>"
-                    f"{open_form('http://jabber.org/protocol/pubsub#node_config')}</configure></pubsub></iq>", cid)
+                    f"{open_form('http://jabber.org/protocol/pubsub#node_config', keep_all)}</configure></pubsub></iq>",
+                    cid)
                 continue
             raise err
 
@@ -125,20 +155,28 @@ class PeerSessionManager(omemo.SessionManager):
 
     async def _upload_bundle(self, bundle: Any) -> None:  # type: ignore[override]
         try:
-            await self.PEP.publish(BUNDLE_NODE + str(bundle.device_id), oldmemo.etree.serialize_bundle(bundle))
+            if bundle.namespace == NS2:
+                await self.PEP.publish(BUNDLES_NODE2, twomemo.etree.serialize_bundle(bundle), str(bundle.device_id), True)
+            else:
+                await self.PEP.publish(BUNDLE_NODE + str(bundle.device_id), oldmemo.etree.serialize_bundle(bundle))
         except (StanzaError, PeerError) as e:
             raise omemo.BundleUploadFailed(str(e)) from e
 
     async def _download_bundle(self, namespace: str, bare_jid: str, device_id: int) -> Any:  # type: ignore
-        if namespace != NS:
+        if namespace not in (NS, NS2):
             raise omemo.UnknownNamespace(namespace)
         try:
-            el = await self.PEP.items(bare_jid, BUNDLE_NODE + str(device_id))
+            if namespace == NS2:
+                el = await self.PEP.item(bare_jid, BUNDLES_NODE2, str(device_id))
+            else:
+                el = await self.PEP.items(bare_jid, BUNDLE_NODE + str(device_id))
         except (StanzaError, PeerError) as e:
             raise omemo.BundleDownloadFailed(str(e)) from e
         if el is None:
             raise omemo.BundleNotFound(f"no bundle of {bare_jid}/{device_id}")
         try:
+            if namespace == NS2:
+                return twomemo.etree.parse_bundle(el, bare_jid, device_id)
             return oldmemo.etree.parse_bundle(el, bare_jid, device_id)
         except Exception as e:
             raise omemo.BundleDownloadFailed(f"bundle of {bare_jid}/{device_id} unusable: {e}") from e
@@ -148,18 +186,23 @@ class PeerSessionManager(omemo.SessionManager):
 
     async def _upload_device_list(self, namespace: str, device_list: Dict[int, Optional[str]]) -> None:  # type: ignore
         try:
-            await self.PEP.publish(DEVICELIST_NODE, oldmemo.etree.serialize_device_list(device_list))
+            if namespace == NS2:
+                await self.PEP.publish(DEVICES_NODE2, twomemo.etree.serialize_device_list(device_list))
+            else:
+                await self.PEP.publish(DEVICELIST_NODE, oldmemo.etree.serialize_device_list(device_list))
         except (StanzaError, PeerError) as e:
             raise omemo.DeviceListUploadFailed(str(e)) from e
 
     async def _download_device_list(self, namespace: str, bare_jid: str) -> Dict[int, Optional[str]]:  # type: ignore
-        if namespace != NS:
+        if namespace not in (NS, NS2):
             raise omemo.UnknownNamespace(namespace)
         try:
-            el = await self.PEP.items(bare_jid, DEVICELIST_NODE)
+            el = await self.PEP.items(bare_jid, DEVICES_NODE2 if namespace == NS2 else DEVICELIST_NODE)
         except (StanzaError, PeerError) as e:
             raise omemo.DeviceListDownloadFailed(str(e)) from e
-        return {} if el is None else oldmemo.etree.parse_device_list(el)
+        if el is None:
+            return {}
+        return (twomemo.etree if namespace == NS2 else oldmemo.etree).parse_device_list(el)
 
     async def _evaluate_custom_trust_level(self, device: omemo.DeviceInformation) -> omemo.TrustLevel:
         return omemo.TrustLevel.DISTRUSTED if device.trust_level_name == "distrusted" else omemo.TrustLevel.TRUSTED
@@ -170,8 +213,9 @@ class PeerSessionManager(omemo.SessionManager):
             await self.set_trust(d.bare_jid, d.identity_key, "blind")
 
     async def _send_message(self, message: omemo.Message, bare_jid: str) -> None:  # type: ignore[override]
-        """Empty KeyTransport messages python-omemo sends by itself (key-exchange completion, heartbeats)."""
-        enc = ET.tostring(oldmemo.etree.serialize_message(message), encoding="unicode")
+        """Empty messages python-omemo sends by itself (key-exchange completion, heartbeats)."""
+        etree = twomemo.etree if message.namespace == NS2 else oldmemo.etree
+        enc = ET.tostring(etree.serialize_message(message), encoding="unicode")
         try:
             self.PEP.xmpp.send_raw(f"<message type='chat' to={quoteattr(bare_jid)} id='{new_id('kt')}'>{enc}"
                                    f"<store xmlns='{NS_HINTS}'/></message>")
@@ -189,14 +233,16 @@ class Peer:
                          bool(d.get("insecure")), timeout)
         self.pep = Pep(self.xmpp)
         self.storage = JsonStorage(d["omemo"])
+        self.protocol = d.get("protocol", "oldmemo")
+        self.ns = NS2 if self.protocol == "omemo2" else NS
         self.mgr: Optional[PeerSessionManager] = None
 
     async def start(self) -> None:
         await self.xmpp.connect()
         cls = type("BoundOldmemoManager", (PeerSessionManager,), {"PEP": self.pep, "OWN_JID": self.jid})
         try:
-            self.mgr = await cls.create([oldmemo.Oldmemo(self.storage)], self.storage, self.jid, None, "blind",
-                                        pre_key_refill_threshold=99)
+            backend = PeerTwomemo(self.storage) if self.protocol == "omemo2" else oldmemo.Oldmemo(self.storage)
+            self.mgr = await cls.create([backend], self.storage, self.jid, None, "blind", pre_key_refill_threshold=99)
         except (omemo.XMPPInteractionFailed, StanzaError) as e:
             raise PeerError(EXIT_REFUSED, f"setting up the legacy OMEMO device failed: {e}") from e
         cid = new_id("carbons")
@@ -221,21 +267,23 @@ class Peer:
             # python-omemo encrypts for the device lists it stored; apps refresh them from PEP first
             # (or keep them current through +notify events, which this one does not subscribe to)
             for jid in (to, self.jid):
-                await self.mgr.refresh_device_list(NS, jid)
-            messages, errors = await self.mgr.encrypt(frozenset([to]), {NS: body.encode()})
+                await self.mgr.refresh_device_list(self.ns, jid)
+            plaintext = build_envelope(body, self.jid) if self.ns == NS2 else body.encode()
+            messages, errors = await self.mgr.encrypt(frozenset([to]), {self.ns: plaintext})
         except omemo.SessionManagerException as e:
             raise PeerError(EXIT_REFUSED, f"cannot encrypt for {to}: {e}") from e
         for err in errors:
             log.warning("encryption error: %s", err)
-        msg = next((m for m in messages if m.namespace == NS), None)
+        msg = next((m for m in messages if m.namespace == self.ns), None)
         if msg is None:
-            raise PeerError(EXIT_REFUSED, f"no legacy OMEMO device of {to} or of this account can receive keys")
-        enc = ET.tostring(oldmemo.etree.serialize_message(msg), encoding="unicode")
+            raise PeerError(EXIT_REFUSED, f"no {self.protocol} device of {to} or of this account can receive keys")
+        etree = twomemo.etree if self.ns == NS2 else oldmemo.etree
+        enc = ET.tostring(etree.serialize_message(msg), encoding="unicode")
         origin = uuid.uuid4().hex
+        fallback = f"<body>{escape(FALLBACK)}</body>" if self.ns == NS else ""
         self.xmpp.send_raw(f"<message type='chat' to={quoteattr(to)} id='{new_id('m')}'>{enc}"
                            f"<store xmlns='{NS_HINTS}'/><origin-id xmlns='{NS_SID}' id='{origin}'/>"
-                           f"<encryption xmlns='{NS_EME}' namespace='{NS}' name='OMEMO'/>"
-                           f"<body>{escape(FALLBACK)}</body></message>")
+                           f"<encryption xmlns='{NS_EME}' namespace='{self.ns}' name='OMEMO'/>{fallback}</message>")
         devices = sorted({(k[0].bare_jid, k[0].device_id) for k in msg.keys})
         # oldmemo addresses keys by device id only: the library files them all under the recipient
         return {"type": "sent", "to": [to], "origin_id": origin,
@@ -272,7 +320,7 @@ class Peer:
             return None
         line: Dict[str, Any] = {"from": sender, "to": to, "carbon": carbon, "origin_id": origin,
                                 "direction": "out" if sender == self.jid else "in"}
-        enc = m.find(f"{{{NS}}}encrypted")
+        enc = m.find(f"{{{self.ns}}}encrypted")
         if enc is None:
             body = m.find(f"{{{NS_CLIENT}}}body")
             if body is None:
@@ -280,10 +328,15 @@ class Peer:
             line.update({"type": "message", "body": body.text or "", "encrypted": False, "from_device": None})
         else:
             try:
-                msg = await oldmemo.etree.parse_message(enc, sender, self.jid, self.mgr)
+                if self.ns == NS2:
+                    msg = twomemo.etree.parse_message(enc, sender)
+                else:
+                    msg = await oldmemo.etree.parse_message(enc, sender, self.jid, self.mgr)
                 plaintext, dev, _ = await self.mgr.decrypt(msg)
-            except Exception as e:  # noqa: BLE001 - reported, never fatal
-                header = enc.find(f"{{{NS}}}header")
+                if plaintext is not None and self.ns == NS2:
+                    plaintext = parse_envelope(plaintext, sender).encode()
+            except (Exception, BadEnvelope) as e:  # noqa: BLE001 - reported, never fatal
+                header = enc.find(f"{{{self.ns}}}header")
                 line.update({"type": "undecryptable", "reason": f"{type(e).__name__}: {e}",
                              "from_device": int(header.get("sid", "0")) if header is not None else None})
                 return line
@@ -385,7 +438,8 @@ async def run(args: argparse.Namespace) -> int:
         st.lock(args.timeout)
         st.data = {"kind": KIND, "jid": bare(args.jid), "password": args.password, "server": args.server,
                    "ca_file": str(Path(args.ca_file).resolve()) if args.ca_file else None,
-                   "insecure": bool(args.insecure), "resource": "oldmemo-" + secrets.token_hex(4), "omemo": {}}
+                   "insecure": bool(args.insecure), "resource": f"{args.protocol}-" + secrets.token_hex(4), "omemo": {},
+                   "protocol": args.protocol}
     else:
         st = load_state(path, args.timeout)
     peer = Peer(st, args.timeout)
@@ -426,6 +480,7 @@ def main() -> int:
             sp.add_argument("--server", required=True)
             sp.add_argument("--insecure", action="store_true")
             sp.add_argument("--ca-file")
+            sp.add_argument("--protocol", choices=["oldmemo", "omemo2"], default="oldmemo")
         if name in ("send", "send-plain"):
             sp.add_argument("--to", required=True)
             sp.add_argument("--body", required=True)

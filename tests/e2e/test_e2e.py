@@ -691,7 +691,7 @@ def scenario_contact_on_another_domain(bed: Bed) -> None:
     check(bed.env.component_domain in far_bob.last_error, far_bob.last_error)
 
     # A device there that is also in its account's PEP (the default) is reached across domains,
-    # by a legacy OMEMO chat message, and nothing of the local bob's is touched.
+    # by an OMEMO 2 chat message, and nothing of the local bob's is touched.
     far_bob2 = Cli(bed, "bob-far2", "bob", domain=other, component=other_component)
     far_bob2.init()
     p = subprocess.Popen([str(bed.cli), "listen", "--state", str(far_bob2.state), "--seconds", "30", "--count", "1"],
@@ -700,12 +700,12 @@ def scenario_contact_on_another_domain(bed: Bed) -> None:
     check(json.loads(first).get("type") == "listening" if first.strip() else False, f"listen: {first!r}")
     sent = a.send([remote], "across the domains")
     theirs = [d for d in sent["devices"] if d["jid"] == remote]
-    check(theirs == [{"jid": remote, "device": far_bob2.device, "protocol": "oldmemo", "via": "pep"}],
+    check(theirs == [{"jid": remote, "device": far_bob2.device, "protocol": "omemo2", "via": "pep"}],
           f"sent to {sent['devices']}")
     out, err = p.communicate(timeout=60)
     lines = [json.loads(x) for x in out.splitlines() if x.strip()]
     check(p.returncode == 0 and [(x["body"], x["protocol"], x["via"]) for x in lines] ==
-          [("across the domains", "oldmemo", "pep")], f"far bob read {lines} ({err[-300:]})")
+          [("across the domains", "omemo2", "pep")], f"far bob read {lines} ({err[-300:]})")
     check(claimed_here() == before[0], "a send to the other bob claimed a prekey of the local bob")
 
 

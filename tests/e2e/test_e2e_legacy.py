@@ -19,6 +19,9 @@ python-omemo with python3-oldmemo, its keys in its own account's PEP, no compone
 * offline_both_sides_catch_up: the CLI offline reads a legacy contact's messages and its own phone
   app's sent ones from the server archive with `sync`, once; the legacy app offline reads the
   CLI's message from its own server archive.
+* three_kinds_of_device: grace with a Multiend device, a legacy app and a plain OMEMO 2 app: one
+  send reaches each once, each its own way; the OMEMO 2 app's answer reaches alice's CLI and
+  grace's own Multiend device.
 * nobody_reachable: a user with no OMEMO device anywhere is exit 3 naming what was looked at.
 """
 from __future__ import annotations
@@ -39,11 +42,13 @@ from test_e2e import Bed, Cli, Failure, check  # noqa: E402
 
 
 class LegacyApp(Cli):
-    """One device of the independent legacy OMEMO app (oldmemo_xmpp_peer.py), PEP only."""
+    """One device of the independent plain OMEMO app (oldmemo_xmpp_peer.py), PEP only: legacy
+    OMEMO, or OMEMO 2 with protocol="omemo2"."""
 
-    def __init__(self, bed: Bed, name: str, user: str) -> None:
+    def __init__(self, bed: Bed, name: str, user: str, protocol: str = "oldmemo") -> None:
         super().__init__(bed, name, user)
         self.state = bed.work / f"{name}.json"
+        self.protocol = protocol
 
     def cmd(self, *args: str) -> List[str]:
         return ["/usr/bin/python3", str(HERE / "oldmemo_xmpp_peer.py"), args[0], "--state", str(self.state), *args[1:]]
@@ -58,7 +63,8 @@ class LegacyApp(Cli):
 
     def init(self, **kw: Any) -> Dict[str, Any]:
         out = self.run("init", "--jid", self.jid, "--password", f"{self.user}pw", "--server",
-                       f"{self.bed.env.host}:{self.bed.env.c2s_port}", "--ca-file", self.bed.env.ca_file)
+                       f"{self.bed.env.host}:{self.bed.env.c2s_port}", "--ca-file", self.bed.env.ca_file,
+                       "--protocol", self.protocol)
         check(len(out) == 1 and out[0]["type"] == "device", f"init printed {out}")
         self.device = out[0]["device"]
         return out[0]
@@ -265,6 +271,44 @@ def scenario_offline_both_sides_catch_up(bed: Bed) -> None:
     check("while your phone was off" in bodies, f"eve's app synced {out}")
 
 
+def scenario_three_kinds_of_device(bed: Bed) -> None:
+    """grace has a Multiend device, a legacy app and a plain OMEMO 2 app (Kaidan-like): one `send`
+    reaches all three, each once, each its own way; the OMEMO 2 app's answer shows in alice's
+    `listen` (omemo2 via pep) and, as grace's own sent message, in her Multiend device's `sync`."""
+    a = Cli(bed, "alice-lg7", "alice")
+    a.init()
+    a.sync()
+    b = Cli(bed, "grace-lg7", "grace")
+    b.init()
+    b.sync()
+    old = LegacyApp(bed, "grace-legacy7", "grace")
+    old.init()
+    new = LegacyApp(bed, "grace-kaidan7", "grace", protocol="omemo2")
+    new.init()
+    listeners = [app_listen(old, 1), app_listen(new, 1)]
+    sent = a.send(["grace"], "to all of grace's devices")
+    got_bob = {(d["device"], d["protocol"], d["via"]) for d in sent["devices"] if d["jid"] == b.jid}
+    check(got_bob == {(b.device, "omemo2", "archive"), (new.device, "omemo2", "pep"), (old.device, "oldmemo", "pep")},
+          f"sent to {sent['devices']}")
+    for app, bg in zip((old, new), listeners):
+        bg.wait()
+        bodies = [(m["body"], m["encrypted"]) for m in bg.messages()]
+        check(bodies == [("to all of grace's devices", True)], f"{app.name} read {bodies} ({bg.stderr[-300:]})")
+    mine = [m for m in b.sync() if m["type"] == "message"]
+    check([m["body"] for m in mine] == ["to all of grace's devices"], f"grace's Multiend device read {mine}")
+
+    bg = cli_listen(bed, a, 1)
+    settle(bg)
+    new.send([a.jid], "from grace's OMEMO 2 app")
+    bg.wait()
+    got = bg.messages()
+    check(len(got) == 1 and got[0]["body"] == "from grace's OMEMO 2 app" and got[0]["protocol"] == "omemo2"
+          and got[0]["via"] == "pep" and got[0]["from_device"] == new.device, f"alice saw {got}")
+    mine = [m for m in b.sync() if m["type"] == "message"]
+    check([(m["body"], m["direction"]) for m in mine] == [("from grace's OMEMO 2 app", "out")],
+          f"grace's Multiend device read {mine}")
+
+
 def scenario_nobody_reachable(bed: Bed) -> None:
     a = Cli(bed, "alice-lg5", "alice")
     a.init()
@@ -273,7 +317,8 @@ def scenario_nobody_reachable(bed: Bed) -> None:
 
 
 SCENARIOS = [scenario_legacy_contact_both_ways, scenario_own_legacy_app_sees_cli, scenario_unencrypted_message_shown,
-             scenario_forged_carbon_ignored, scenario_offline_both_sides_catch_up, scenario_nobody_reachable]
+             scenario_forged_carbon_ignored, scenario_offline_both_sides_catch_up, scenario_three_kinds_of_device,
+             scenario_nobody_reachable]
 
 if __name__ == "__main__":
     sys.exit(test_e2e.run(SCENARIOS, __doc__))
