@@ -63,6 +63,19 @@ Received Device::receive_chat(const ChatMessage& m, std::int64_t now) {
   return r;
 }
 
+bool Device::addressed_to_us(const omemo::DeviceAddress& peer, bool has_key, bool empty, HistoryEntry& e,
+                             Received& r) {
+  e.from_device = peer.device;
+  if (peer.jid == jid() && peer.device == device_id()) return false;  // our own, echoed back
+  if (has_key) return true;
+  // Empty: ratchet upkeep between others. From a Multiend device (on its account's archive
+  // list): what it had for this device came through the archive; this copy is for apps only.
+  if (empty || listed(peer)) return false;
+  e.reason = "not-encrypted-for-this-device: the sender's app did not encrypt for this device";
+  r.entry = std::move(e);
+  return false;
+}
+
 Received Device::receive_chat_in_savepoint(const ChatMessage& m, std::int64_t now) {
   Received r;
   HistoryEntry e;
@@ -90,19 +103,9 @@ Received Device::receive_chat_in_savepoint(const ChatMessage& m, std::int64_t no
     return r;
   }
   const auto& enc = *m.legacy;
-  e.from_device = enc.sid;
   const bool empty = !enc.payload;
-  if (m.from_bare == jid() && enc.sid == device_id()) return r;  // our own, echoed back
-  if (enc.keys_for(device_id()).empty()) {
-    if (empty) return r;
-    // From a Multiend device (on its account's archive list): what it has for this device came
-    // through the archive; this copy carries keys for someone's legacy apps only.
-    if (listed({m.from_bare, enc.sid})) return r;
-    e.reason = "not-encrypted-for-this-device: the sender's app did not encrypt for this device";
-    r.entry = std::move(e);
-    return r;
-  }
   const omemo::DeviceAddress peer{m.from_bare, enc.sid};
+  if (!addressed_to_us(peer, !enc.keys_for(device_id()).empty(), empty, e, r)) return r;
   auto d = legacy_->decrypt(enc, m.from_bare);
   if (!d) {
     if (d.error() == Errc::duplicate_message) return r;
@@ -137,17 +140,9 @@ Received Device::receive_omemo2_chat(const ChatMessage& m, HistoryEntry e) {
     return r;
   }
   const auto& enc = *m.omemo2;
-  e.from_device = enc.sid;
   const bool empty = !enc.payload;
-  if (m.from_bare == jid() && enc.sid == device_id()) return r;  // our own, echoed back
   const omemo::DeviceAddress peer{m.from_bare, enc.sid};
-  if (!enc.find_key(jid(), device_id())) {
-    // empty: ratchet upkeep between others; a Multiend sender reached us through the archive
-    if (empty || listed(peer)) return r;
-    e.reason = "not-encrypted-for-this-device: the sender's app did not encrypt for this device";
-    r.entry = std::move(e);
-    return r;
-  }
+  if (!addressed_to_us(peer, enc.find_key(jid(), device_id()) != nullptr, empty, e, r)) return r;
   auto d = manager_->decrypt(enc, m.from_bare);
   if (!d) {
     if (d.error() == Errc::duplicate_message || empty) return r;

@@ -79,36 +79,37 @@ std::optional<ChatMessage> parse_chat(const Element& stanza, const std::string& 
   return out;
 }
 
-Element legacy_chat_message(const std::string& to_bare, const std::string& id, const std::string& origin_id,
-                            const oldmemo::LegacyEncrypted& encrypted, bool with_body) {
+namespace {
+
+// <message type='chat' to id>encrypted<store/><origin-id/><encryption/></message>: archived by
+// the server (XEP-0334), one id for every copy (XEP-0359), and what it is (XEP-0380).
+Element chat_message(const std::string& to_bare, const std::string& id, const std::string& origin_id,
+                     Element encrypted, std::string_view protocol_ns, std::string_view name) {
   Element m("message");
   m.set_attr("type", "chat");
   m.set_attr("to", to_bare);
   m.set_attr("id", id);
-  m.add_child(oldmemo::encrypted_to_xml(encrypted));
-  // Archived by the server (XEP-0334), one id for every copy (XEP-0359), and what it is (XEP-0380).
+  m.add_child(std::move(encrypted));
   m.add_child(Element("store", std::string(xmpp::kHintsNs)));
   m.add_child(Element("origin-id", std::string(xmpp::kSidNs))).set_attr("id", origin_id);
   m.add_child(Element("encryption", std::string(xmpp::kEmeNs)))
-      .set_attr("namespace", std::string(oldmemo::kNs))
-      .set_attr("name", "OMEMO");
+      .set_attr("namespace", std::string(protocol_ns))
+      .set_attr("name", std::string(name));
+  return m;
+}
+
+}  // namespace
+
+Element legacy_chat_message(const std::string& to_bare, const std::string& id, const std::string& origin_id,
+                            const oldmemo::LegacyEncrypted& encrypted, bool with_body) {
+  Element m = chat_message(to_bare, id, origin_id, oldmemo::encrypted_to_xml(encrypted), oldmemo::kNs, "OMEMO");
   if (with_body) m.add_child(Element("body", std::string(xmpp::kClientNs))).add_text(std::string(oldmemo::kFallbackBody));
   return m;
 }
 
 Element omemo2_chat_message(const std::string& to_bare, const std::string& id, const std::string& origin_id,
                             const omemo::EncryptedMessage& encrypted) {
-  Element m("message");
-  m.set_attr("type", "chat");
-  m.set_attr("to", to_bare);
-  m.set_attr("id", id);
-  m.add_child(omemo::encrypted_to_xml(encrypted));
-  m.add_child(Element("store", std::string(xmpp::kHintsNs)));
-  m.add_child(Element("origin-id", std::string(xmpp::kSidNs))).set_attr("id", origin_id);
-  m.add_child(Element("encryption", std::string(xmpp::kEmeNs)))
-      .set_attr("namespace", std::string(omemo::kNs))
-      .set_attr("name", "OMEMO 2");
-  return m;
+  return chat_message(to_bare, id, origin_id, omemo::encrypted_to_xml(encrypted), omemo::kNs, "OMEMO 2");
 }
 
 }  // namespace multiend::client

@@ -94,6 +94,9 @@ class Device {
 
   Received receive_chat_in_savepoint(const ChatMessage& m, std::int64_t now);
   Received receive_omemo2_chat(const ChatMessage& m, HistoryEntry e);
+  // Before decrypting a chat message from `peer`: false when it ends there (our own echo; no key
+  // for this device: reported, unless it is empty or from a Multiend device).
+  bool addressed_to_us(const omemo::DeviceAddress& peer, bool has_key, bool empty, HistoryEntry& e, Received& r);
   // After a decryption: pins the sender's identity key and labels its trust (e.trust). False
   // when that ends it: an identity changed (r.entry says so) or a distrusted sender (r.entry
   // says so when the message had content).

@@ -28,27 +28,35 @@ std::string describe_error(const xmpp::StanzaError& e) {
 
 }  // namespace
 
-Element get_items(const std::string& owner_bare, std::string_view node) {
+namespace {
+
+// <iq type='get' to=owner><pubsub>items</pubsub></iq>
+Element items_iq(const std::string& owner_bare, Element items) {
   Element e("iq");
   e.set_attr("type", "get");
   e.set_attr("to", owner_bare);
-  e.add_child(Element("pubsub", ns(xmpp::kPubsubNs)))
-      .add_child(Element("items", ns(xmpp::kPubsubNs)))
-      .set_attr("node", std::string(node))
-      .set_attr("max_items", "1");
+  e.add_child(Element("pubsub", ns(xmpp::kPubsubNs))).add_child(std::move(items));
   return e;
 }
 
+Element items_of_node(std::string_view node) {
+  Element items("items", ns(xmpp::kPubsubNs));
+  items.set_attr("node", std::string(node));
+  return items;
+}
+
+}  // namespace
+
+Element get_items(const std::string& owner_bare, std::string_view node) {
+  Element items = items_of_node(node);
+  items.set_attr("max_items", "1");
+  return items_iq(owner_bare, std::move(items));
+}
+
 Element get_item(const std::string& owner_bare, std::string_view node, const std::string& item_id) {
-  Element e("iq");
-  e.set_attr("type", "get");
-  e.set_attr("to", owner_bare);
-  e.add_child(Element("pubsub", ns(xmpp::kPubsubNs)))
-      .add_child(Element("items", ns(xmpp::kPubsubNs)))
-      .set_attr("node", std::string(node))
-      .add_child(Element("item", ns(xmpp::kPubsubNs)))
-      .set_attr("id", item_id);
-  return e;
+  Element items = items_of_node(node);
+  items.add_child(Element("item", ns(xmpp::kPubsubNs))).set_attr("id", item_id);
+  return items_iq(owner_bare, std::move(items));
 }
 
 Element publish_open(std::string_view node, const std::string& item_id, Element payload, bool keep_all) {

@@ -95,24 +95,16 @@ class Pep:
     async def items(self, owner: str, node: str) -> Optional[ET.Element]:
         """The first item's payload; None when the node does not exist or has no item (Prosody answers
         forbidden for a node never created, ejabberd item-not-found)."""
-        iq_id = new_id("pep")
-        r = await self.xmpp.iq(f"<iq type='get' to={quoteattr(owner)} id='{iq_id}'><pubsub xmlns='{NS_PUBSUB}'>"
-                               f"<items node={quoteattr(node)} max_items='1'/></pubsub></iq>", iq_id)
-        if r.get("type") == "error":
-            err = parse_stanza_error(r)
-            if err.condition in ("item-not-found", "forbidden"):
-                return None
-            raise err
-        item = r.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}items/{{{NS_PUBSUB}}}item")
-        if item is None or len(item) == 0:
-            return None
-        return item[0]
+        return await self._first(owner, f"<items node={quoteattr(node)} max_items='1'/>")
 
     async def item(self, owner: str, node: str, item_id: str) -> Optional[ET.Element]:
+        """The payload of item `item_id` (OMEMO 2 keeps one bundle item per device), or None."""
+        return await self._first(owner, f"<items node={quoteattr(node)}><item id={quoteattr(item_id)}/></items>")
+
+    async def _first(self, owner: str, items_xml: str) -> Optional[ET.Element]:
         iq_id = new_id("pep")
         r = await self.xmpp.iq(f"<iq type='get' to={quoteattr(owner)} id='{iq_id}'><pubsub xmlns='{NS_PUBSUB}'>"
-                               f"<items node={quoteattr(node)}><item id={quoteattr(item_id)}/></items></pubsub></iq>",
-                               iq_id)
+                               f"{items_xml}</pubsub></iq>", iq_id)
         if r.get("type") == "error":
             err = parse_stanza_error(r)
             if err.condition in ("item-not-found", "forbidden"):
