@@ -97,7 +97,7 @@ asio::awaitable<void> Client::require_deliverable(const std::string& bare_jid) {
 asio::awaitable<std::string> Client::unreachable_reason(const std::string& bare_jid,
                                                         const std::vector<std::string>& pep_looked_at) {
   std::string pep;
-  for (const auto& l : pep_looked_at) pep += "; " + l + ": none";
+  for (const auto& l : pep_looked_at) pep += "; " + l;
   if (archive_delivers_to(bare_jid))
     co_return "no OMEMO device of " + bare_jid + " can receive keys: " + options_.component + "'s device list" + pep;
   auto found = co_await archive_of_domain(domain_of(bare_jid));

@@ -141,6 +141,7 @@ class Client {
     std::vector<std::uint32_t> omemo2_ids;  // urn:xmpp:omemo:2:devices
     std::vector<std::uint32_t> ids;         // legacy
     std::optional<std::string> refused;  // why the list could not be read
+    std::vector<std::string> unreadable;  // lists answered forbidden: never created, or contacts only
   };
   asio::awaitable<PepDevices> legacy_devices(const std::string& bare_jid);
   bool pep_enabled() const noexcept { return options_.pep; }

@@ -22,6 +22,13 @@ crypto::ByteView bytes_of(const std::string& s) {
   return crypto::ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
 }
 
+// How a device list answer reads in a "nobody reachable" line.
+std::string outcome_of(const pep::ListResult& r) {
+  if (r.refused) return ": refused (" + *r.refused + ")";
+  if (r.unreadable) return ": none readable to us (never created, or open to contacts only)";
+  return r.ids.empty() ? ": none" : ": " + std::to_string(r.ids.size()) + " device(s), none usable";
+}
+
 xml::Element carbons_enable() {
   xml::Element iq("iq");
   iq.set_attr("type", "set");
@@ -173,6 +180,7 @@ asio::awaitable<Client::PepDevices> Client::legacy_devices(const std::string& ba
   auto list2 = pep::omemo2_device_list(co_await pep_request(pep::get_items(bare_jid, omemo::kDevicesNode)));
   out.omemo2_ids = list2.ids;
   if (list2.refused) out.refused = "OMEMO 2: " + *list2.refused;
+  if (list2.unreadable) out.unreadable.push_back("OMEMO 2");
   std::vector<std::uint32_t> unknown2;
   for (std::uint32_t id : list2.ids)
     if (!device_.store().trust().identity_of(bare_jid, id) && !(bare_jid == device_.jid() && id == device_.device_id()))
@@ -185,6 +193,7 @@ asio::awaitable<Client::PepDevices> Client::legacy_devices(const std::string& ba
   }
   auto list = co_await fetch_legacy_list(bare_jid);
   if (list.refused) out.refused = (out.refused ? *out.refused + "; " : std::string()) + "legacy: " + *list.refused;
+  if (list.unreadable) out.unreadable.push_back("legacy");
   out.ids = list.ids;
   std::vector<std::uint32_t> unknown;
   for (std::uint32_t id : list.ids)
@@ -250,8 +259,8 @@ asio::awaitable<Client::PepPlan> Client::plan_pep(const std::vector<std::string>
       taken.push_back(a);
       return true;
     };
-    plan.looked_at.push_back("the OMEMO 2 device list in " + user + "'s PEP");
     auto list2 = pep::omemo2_device_list(co_await pep_request(pep::get_items(user, omemo::kDevicesNode)));
+    plan.looked_at.push_back("the OMEMO 2 device list in " + user + "'s PEP" + outcome_of(list2));
     if (list2.refused) plan.skipped.emplace_back(detail::address(user, 0), "OMEMO 2 device list: " + *list2.refused);
     std::vector<std::uint32_t> need2;
     for (std::uint32_t id : list2.ids) {
@@ -274,8 +283,8 @@ asio::awaitable<Client::PepPlan> Client::plan_pep(const std::vector<std::string>
       }
     }
 
-    plan.looked_at.push_back("the legacy OMEMO device list in " + user + "'s PEP");
     auto list = co_await fetch_legacy_list(user);
+    plan.looked_at.push_back("the legacy OMEMO device list in " + user + "'s PEP" + outcome_of(list));
     if (list.refused) plan.skipped.emplace_back(detail::address(user, 0), "legacy device list: " + *list.refused);
     std::vector<std::uint32_t> need_bundle;
     for (std::uint32_t id : list.ids) {

@@ -183,10 +183,12 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
   const std::string jid = of ? user_bare_jid(*of) : device.jid();
   std::set<std::uint32_t> in_archive, in_pep, in_pep2;
   std::optional<std::string> pep_refused;
+  std::vector<std::string> pep_unreadable;
   run_online(device, o->settings, std::chrono::seconds(c.timeout_seconds), [&](Client& client) -> asio::awaitable<void> {
     // Both places a device can be: the archive's list (OMEMO 2) and the user's PEP (legacy).
     Client::PepDevices pep = co_await client.legacy_devices(jid);
     pep_refused = pep.refused;
+    pep_unreadable = pep.unreadable;
     in_pep.insert(pep.ids.begin(), pep.ids.end());
     in_pep2.insert(pep.omemo2_ids.begin(), pep.omemo2_ids.end());
     std::optional<omemo::DeviceList> list;
@@ -229,6 +231,10 @@ void cmd_devices(const Common& c, const std::optional<std::string>& of) {
   }
   if (pep_refused)
     emit({{"type", "skipped"}, {"jid", jid}, {"reason", "device list in PEP: " + *pep_refused}});
+  for (const auto& which : pep_unreadable)
+    emit({{"type", "skipped"},
+          {"jid", jid},
+          {"reason", which + " device list in PEP: not readable to us (never created, or open to contacts only)"}});
   if (jid == device.jid()) {
     if (!own_listed)
       emit({{"type", "device"}, {"jid", jid}, {"device", device.device_id()}, {"active", false}, {"own", true},

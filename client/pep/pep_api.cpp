@@ -115,7 +115,11 @@ ListResult device_list_result(const Element& reply, std::string_view name, std::
     }
     // Never created: Prosody says forbidden, ejabberd item-not-found. Anything else is worth
     // reporting (presence-restricted lists are forbidden too, and indistinguishable here).
-    if (err->condition == "item-not-found" || err->condition == "forbidden") return out;
+    if (err->condition == "item-not-found") return out;
+    if (err->condition == "forbidden") {
+      out.unreadable = true;
+      return out;
+    }
     out.refused = describe_error(*err);
     return out;
   }

@@ -38,6 +38,9 @@ bool precondition_not_met(const xml::Element& reply);
 struct ListResult {
   std::vector<std::uint32_t> ids;
   std::optional<std::string> refused;  // a reason worth reporting (not "never created")
+  // auth/forbidden: Prosody's answer for a node never created, and every server's for a list
+  // open to contacts only. Counts as none; said where it explains a "nobody reachable".
+  bool unreadable = false;
 };
 ListResult legacy_device_list(const xml::Element& reply);
 ListResult omemo2_device_list(const xml::Element& reply);  // urn:xmpp:omemo:2:devices

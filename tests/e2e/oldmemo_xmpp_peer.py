@@ -16,6 +16,7 @@ XEP-0420 envelope). XMPP: slixmpp through twomemo_xmpp_peer.Xmpp. State: one JSO
     oldmemo_xmpp_peer.py send-plain --state F --to JID --body TEXT      (no encryption at all)
     oldmemo_xmpp_peer.py listen --state F [--seconds N] [--count N]
     oldmemo_xmpp_peer.py sync   --state F                              (the server's MAM of the account)
+    oldmemo_xmpp_peer.py devices --state F --of JID                    (both device lists in JID's PEP)
     common: [--timeout S] [-v]
 
 Lines (JSON, stdout):
@@ -450,6 +451,12 @@ async def run(args: argparse.Namespace) -> int:
             return await peer.listen(args.seconds, args.count)
         elif args.cmd == "sync":
             emit(await peer.sync())
+        elif args.cmd == "devices":
+            lists = {}
+            for name, node, etree in (("omemo2", DEVICES_NODE2, twomemo.etree), ("oldmemo", DEVICELIST_NODE, oldmemo.etree)):
+                el = await peer.pep.items(bare(args.of), node)
+                lists[name] = sorted(etree.parse_device_list(el)) if el is not None else []
+            emit({"type": "devices", "jid": bare(args.of), **lists})
         return 0
     finally:
         try:
@@ -461,7 +468,7 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(prog="oldmemo_xmpp_peer.py")
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("init", "send", "send-plain", "listen", "sync"):
+    for name in ("init", "send", "send-plain", "listen", "sync", "devices"):
         sp = sub.add_parser(name)
         sp.add_argument("--state", required=True)
         sp.add_argument("--timeout", type=float, default=20.0)
@@ -478,6 +485,8 @@ def main() -> int:
             sp.add_argument("--body", required=True)
         if name == "send":
             sp.add_argument("--repeat", type=int, default=1, help="N messages '<body> <i>' over one connection")
+        if name == "devices":
+            sp.add_argument("--of", required=True)
         if name == "listen":
             sp.add_argument("--seconds", type=float)
             sp.add_argument("--count", type=int)

@@ -33,6 +33,7 @@ TEST_CASE("a device list: found, absent (either server's way) or refused") {
     auto none = pep::legacy_device_list(el(error_reply(cond == std::string("forbidden") ? "auth" : "cancel", cond)));
     CHECK(none.ids.empty());
     CHECK_FALSE(none.refused);
+    CHECK(none.unreadable == (cond == std::string("forbidden")));
   }
   auto refused = pep::legacy_device_list(el(error_reply("cancel", "service-unavailable")));
   REQUIRE(refused.refused);
