@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "client/pep/pep_api.hpp"
+#include "client/pep/server_mam.hpp"
 #include "protocol/xml/serializer.hpp"
 #include "protocol/xml/stream_parser.hpp"
 
@@ -62,4 +63,29 @@ TEST_CASE("publish with an open access model; precondition-not-met is recognised
   auto cfg = xml::serialize(pep::configure_open("n"));
   CHECK(cfg.find("pubsub#owner") != std::string::npos);
   CHECK(cfg.find("node_config") != std::string::npos);
+}
+
+TEST_CASE("server MAM results are believed from our own account, for our query, only") {
+  const std::string own = "alice@example.org";
+  auto result = [](const std::string& from_attr, const std::string& qid) {
+    return "<message xmlns='jabber:client'" + from_attr + " to='alice@example.org/cli'><result xmlns='urn:xmpp:mam:2' "
+           "queryid='" + qid + "' id='abc'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' "
+           "stamp='2026-12-05T07:00:00Z'/><message xmlns='jabber:client' from='bob@example.org/x' "
+           "to='alice@example.org' type='chat' id='m1'><body>hi</body></message></forwarded></result></message>";
+  };
+  auto ok = pep::parse_server_result(el(result("", "q1")), own, "q1");
+  REQUIRE(ok);
+  CHECK(ok->id == "abc");
+  CHECK(ok->stamp_us > 0);
+  CHECK(pep::parse_server_result(el(result(" from='alice@example.org'", "q1")), own, "q1"));
+  // a contact, our own resource (a client can send that), another query: not the archive
+  CHECK_FALSE(pep::parse_server_result(el(result(" from='mallory@example.org'", "q1")), own, "q1"));
+  CHECK_FALSE(pep::parse_server_result(el(result(" from='alice@example.org/phone'", "q1")), own, "q1"));
+  CHECK_FALSE(pep::parse_server_result(el(result("", "q2")), own, "q1"));
+  auto fin = pep::parse_server_fin(el("<iq xmlns='jabber:client' type='result' id='1'><fin xmlns='urn:xmpp:mam:2' "
+                                      "complete='true'><set xmlns='http://jabber.org/protocol/rsm'><last>abc</last>"
+                                      "</set></fin></iq>"));
+  REQUIRE(fin.has_value());
+  CHECK(fin->complete);
+  CHECK(fin->last == "abc");
 }
