@@ -29,6 +29,9 @@ struct ClientOptions {
   std::size_t max_page_bytes = 64 * 1024 * 1024;     // one MAM page held before it is decrypted
   std::function<std::int64_t()> clock;   // unix seconds (passed in so tests control time)
   bool pep = true;  // legacy OMEMO over PEP: publish there, send to and read plain devices
+  // after publishing an own PEP device list, how long before reading it back (concurrent
+  // publishers' stale writes land within milliseconds; pep_transport.cpp)
+  std::chrono::milliseconds pep_settle{500};
 };
 
 struct SendReport {
@@ -214,6 +217,11 @@ class Client {
   // Our device in the account's legacy device list (merged with what is there, checked after
   // publishing, retried on a concurrent change), our legacy bundle (access open), Carbons on.
   asio::awaitable<void> publish_pep();
+  // Puts this device on one of the account's PEP device lists (legacy or OMEMO 2), merged with
+  // what is there; see the comment inside for concurrent publishers.
+  asio::awaitable<void> merge_into_own_list(bool legacy);
+  // The account's own list of that kind (none yet: empty); nullopt when unreadable (warned).
+  asio::awaitable<std::optional<omemo::DeviceList>> read_own_list(bool legacy);
   // One request to the user's own server (PEP, Carbons): asked once; ClientError(connection)
   // when it does not answer within the timeout.
   asio::awaitable<xml::Element> pep_request(xml::Element iq);

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "client/app/client.hpp"
 #include "client/app/errors.hpp"
 #include "client/app/send_parts.hpp"
@@ -63,6 +66,15 @@ asio::awaitable<std::optional<std::string>> Client::publish_open_item(std::strin
     // constraint); its PEP nodes keep many items by default, so publish without it.
     reply = co_await pep_request(pep::publish_open(node, item, payload, false));
   }
+  if (auto err = component::iq_error(reply); err && (err->condition == "item-not-found" || err->condition == "conflict")) {
+    // ejabberd answers so when another client of the account creates the same node at this
+    // moment (a publish auto-creates it): the node is there a moment later.
+    asio::steady_timer settle(co_await asio::this_coro::executor, options_.pep_settle);
+    co_await settle.async_wait(asio::use_awaitable);
+    reply = co_await pep_request(pep::publish_open(node, item, payload, keep_all));
+    if (keep_all && component::iq_error(reply) && !pep::precondition_not_met(reply))
+      reply = co_await pep_request(pep::publish_open(node, item, payload, false));
+  }
   if (auto err = component::iq_error(reply)) co_return describe(*err);
   co_return std::nullopt;
 }
@@ -77,66 +89,89 @@ asio::awaitable<void> Client::publish_pep() {
 
   // Bundles first: a listed device without a bundle is one nobody can reach.
   if (auto err = co_await publish_open_item(pep::legacy_bundle_node(me), "current",
-                                            oldmemo::bundle_to_xml(device_.legacy().bundle()), false)) {
+                                            oldmemo::bundle_to_xml(device_.legacy().bundle()), false))
     spdlog::warn("legacy OMEMO bundle not published ({}): legacy apps cannot reach this device", *err);
-  } else {
-    // The device list, merged with what is there (other apps' devices are never dropped), and
-    // read back after publishing: another client publishing at the same time may have won.
-    for (int attempt = 0;; ++attempt) {
-      auto list = co_await fetch_legacy_list(own);
-      if (list.refused) {
-        spdlog::warn("own legacy device list unreadable ({}); not published", *list.refused);
-        break;
-      }
-      if (contains(list.ids, me)) break;
-      if (attempt == 4) {
-        spdlog::warn("the account's legacy device list kept changing; this device may not be on it");
-        break;
-      }
-      list.ids.push_back(me);
-      if (auto err = co_await publish_open_item(std::string(oldmemo::kDeviceListNode), "current",
-                                                oldmemo::device_list_to_xml(list.ids), false)) {
-        spdlog::warn("legacy device list not published ({})", *err);
-        break;
-      }
-    }
-  }
+  else
+    co_await merge_into_own_list(true);
   // The same for OMEMO 2 (what Kaidan and bots read): one bundle item per device, kept.
   if (auto err = co_await publish_open_item(std::string(omemo::kBundlesNode), std::to_string(me),
-                                            omemo::bundle_to_xml(device_.pep_bundle()), true)) {
+                                            omemo::bundle_to_xml(device_.pep_bundle()), true))
     spdlog::warn("OMEMO 2 bundle not published in PEP ({}): plain OMEMO 2 apps cannot reach this device", *err);
-    co_return;
+  else
+    co_await merge_into_own_list(false);
+}
+
+asio::awaitable<std::optional<omemo::DeviceList>> Client::read_own_list(bool legacy) {
+  omemo::DeviceList list;
+  if (legacy) {
+    auto read = co_await fetch_legacy_list(device_.jid());
+    if (read.refused) {
+      spdlog::warn("own legacy device list unreadable ({}); not published", *read.refused);
+      co_return std::nullopt;
+    }
+    for (std::uint32_t id : read.ids) list.devices.push_back(omemo::DeviceEntry{id, {}, {}});
+    co_return list;
   }
+  auto reply = co_await pep_request(pep::get_items(device_.jid(), omemo::kDevicesNode));
+  if (auto err = component::iq_error(reply)) {
+    if (err->condition == "item-not-found" || err->condition == "forbidden") co_return list;  // none yet
+    spdlog::warn("own OMEMO 2 device list in PEP unreadable ({}); not published", describe(*err));
+    co_return std::nullopt;
+  }
+  auto payload = pep::first_item(reply);
+  if (!payload || !*payload) co_return list;
+  auto parsed = omemo::device_list_from_xml(**payload);
+  if (!parsed) {
+    spdlog::warn("own OMEMO 2 device list in PEP is malformed; not published");
+    co_return std::nullopt;
+  }
+  co_return std::move(*parsed);  // labels of other devices kept as they are
+}
+
+asio::awaitable<void> Client::merge_into_own_list(bool legacy) {
+  // PEP has no compare-and-swap: two clients that read the list at once and each publish it with
+  // themselves added lose one of the two. So: every device seen in any read of this call stays
+  // (a device another client's stale publish dropped is put back), and after publishing the
+  // list is read again only once the others' read-then-publish, a few milliseconds, is surely
+  // over: what was published from a read older than ours shows then, and is mended.
+  const char* what = legacy ? "legacy" : "OMEMO 2";
+  const std::uint32_t me = device_.device_id();
+  omemo::DeviceList seen;  // every device read in this call, with its label
+  bool published = false;
   for (int attempt = 0;; ++attempt) {
-    auto reply = co_await pep_request(pep::get_items(own, omemo::kDevicesNode));
-    omemo::DeviceList list;
-    if (auto err = component::iq_error(reply); err && err->condition != "item-not-found" && err->condition != "forbidden") {
-      spdlog::warn("own OMEMO 2 device list in PEP unreadable ({}); not published", describe(*err));
-      co_return;
-    } else if (!err) {
-      auto payload = pep::first_item(reply);
-      if (payload && *payload) {
-        auto parsed = omemo::device_list_from_xml(**payload);
-        if (!parsed) {
-          spdlog::warn("own OMEMO 2 device list in PEP is malformed; not published");
-          co_return;
-        }
-        list = std::move(*parsed);  // labels of other devices kept as they are
-      }
+    if (published) {
+      asio::steady_timer settle(co_await asio::this_coro::executor, options_.pep_settle);
+      co_await settle.async_wait(asio::use_awaitable);
     }
-    if (list.contains(me)) co_return;
-    if (attempt == 4) {
-      spdlog::warn("the account's OMEMO 2 device list kept changing; this device may not be on it");
+    auto list = co_await read_own_list(legacy);
+    if (!list) co_return;
+    for (const auto& d : list->devices)
+      if (!seen.contains(d.id)) seen.devices.push_back(d);
+    bool complete = list->contains(me);
+    for (const auto& d : seen.devices) complete = complete && list->contains(d.id);
+    spdlog::debug("own {} device list read (attempt {}): {} device(s), {}", what, attempt, list->devices.size(),
+                  complete ? "complete" : "to be merged");
+    if (complete) co_return;
+    if (attempt == 5) {
+      spdlog::warn("the account's {} device list kept changing; this device may not be on it", what);
       co_return;
     }
-    omemo::DeviceEntry entry;
-    entry.id = me;
-    list.devices.push_back(std::move(entry));
-    if (auto err = co_await publish_open_item(std::string(omemo::kDevicesNode), "current",
-                                              omemo::device_list_to_xml(list), false)) {
-      spdlog::warn("OMEMO 2 device list not published in PEP ({})", *err);
+    for (const auto& d : seen.devices)
+      if (!list->contains(d.id)) list->devices.push_back(d);
+    if (!list->contains(me)) list->devices.push_back(omemo::DeviceEntry{me, {}, {}});
+    std::vector<std::uint32_t> ids;
+    for (const auto& d : list->devices) ids.push_back(d.id);
+    std::optional<std::string> err;
+    if (legacy)
+      err = co_await publish_open_item(std::string(oldmemo::kDeviceListNode), "current",
+                                       oldmemo::device_list_to_xml(ids), false);
+    else
+      err = co_await publish_open_item(std::string(omemo::kDevicesNode), "current", omemo::device_list_to_xml(*list), false);
+    if (err) {
+      spdlog::warn("{} device list not published in PEP ({})", what, *err);
       co_return;
     }
+    published = true;
   }
 }
 
