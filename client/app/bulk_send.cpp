@@ -24,6 +24,7 @@ constexpr std::size_t kMaxWindow = 400;
 constexpr std::size_t kReceiptBatch = 256;       // stanzas handled per commit, at most
 constexpr auto kInputPoll = std::chrono::milliseconds(10);  // how soon new input is seen
 constexpr auto kIdlePing = std::chrono::seconds(60);        // `run` idle: is the link alive?
+constexpr auto kPepPlanFor = std::chrono::seconds(30);      // PEP lists read again after this
 
 struct InFlight {
   std::string ref;
@@ -37,6 +38,11 @@ struct InFlight {
   std::chrono::milliseconds quiet{3000};
   std::uint64_t seq = 0;  // send order: `wait`-ed messages go again oldest first
   bool replanned = false;
+  // Chat messages to devices in PEP (queued in the outbox once, sent with the batch), and what
+  // became of them; `pep_only`: there is no archive copy.
+  bool chats_queued = false, pep_only = false;
+  std::vector<std::string> chat_keys;
+  SendReport chat_report;
 };
 
 SendOutcome outcome_of(const InFlight& f) {
@@ -44,6 +50,9 @@ SendOutcome outcome_of(const InFlight& f) {
   o.ref = f.ref;
   o.to = f.to;
   o.report = f.report;
+  o.report.pep_devices = f.chat_report.pep_devices;
+  o.report.pep_omemo2_devices = f.chat_report.pep_omemo2_devices;
+  for (const auto& s : f.chat_report.skipped) o.report.skipped.push_back(s);
   return o;
 }
 
@@ -82,9 +91,38 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
     if (done) done(o);
   };
 
-  // Encrypts `f` for its recipients' usable devices (a fresh plan when `fresh_lists`) and
-  // stores it in the outbox under its origin-id; the caller holds the transaction.
-  auto seal = [&](InFlight& f, Plan& plan) {
+  // PEP devices by recipient set, read again after kPepPlanFor (as the archive's lists are).
+  std::map<std::string, std::pair<Clock::time_point, PepPlan>> pep_plans;
+  auto has_chats = [](const PepPlan* pep) { return pep && (!pep->devices.empty() || !pep->omemo2_devices.empty()); };
+
+  // Encrypts `f` for its recipients' usable devices and stores it in the outbox under its
+  // origin-id, its chat messages to PEP devices beside it; with no archive device to reach, the
+  // chat messages are the whole message and it is in the history now. The caller holds the
+  // transaction.
+  auto seal = [&](InFlight& f, Plan& plan, PepPlan* pep) {
+    if (!f.chats_queued && has_chats(pep)) {
+      f.chats_queued = true;
+      f.chat_report = SendReport{};
+      f.chat_report.skipped = pep->skipped;
+      f.chat_keys = queue_chats(f.to, *pep, f.body, f.origin_id, f.chat_report);
+      // Sessions now exist for the bundles used: later messages of the batch ride on them.
+      for (auto it = pep->bundles.begin(); it != pep->bundles.end();)
+        it = device_.store().legacy().has_legacy_session(it->first) ? pep->bundles.erase(it) : std::next(it);
+      for (auto it = pep->omemo2_bundles.begin(); it != pep->omemo2_bundles.end();)
+        it = device_.store().has_session(it->first) ? pep->omemo2_bundles.erase(it) : std::next(it);
+      if (plan.devices.empty()) {
+        f.pep_only = true;
+        f.report = SendReport{};
+        f.report.skipped = plan.skipped;
+        f.report.stanza_id = "pep:" + device_.jid() + ":" + f.origin_id;
+        HistoryEntry e = detail::sent_entry(device_, f.report.stanza_id, f.body, f.to, f.created);
+        e.protocol = pep->omemo2_devices.empty() ? "oldmemo" : "omemo2";
+        e.via = "pep";
+        e.live = true;
+        device_.store().history().append(e);
+        return;
+      }
+    }
     auto outcome = detail::encrypt_for(device_, plan.devices, plan.bundles, f.body, f.created);
     // Sessions now exist for the bundles used: later messages of the batch ride on them.
     for (auto it = plan.bundles.begin(); it != plan.bundles.end();)
@@ -99,16 +137,25 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
     f.stanza = component::archive_message(options_.component, id, f.origin_id, outcome.message, excluded);
     device_.store().outbox().put(detail::outbox_entry(f.origin_id, f.stanza, f.body, f.to, f.created));
   };
+  auto pep_of = [&](const std::string& key) -> PepPlan* {
+    auto it = pep_plans.find(key);
+    return it == pep_plans.end() ? nullptr : &it->second.second;
+  };
   auto users_of = [&](const std::vector<std::string>& recipients) {
     std::vector<std::string> users = recipients;
     if (std::find(users.begin(), users.end(), device_.jid()) == users.end()) users.push_back(device_.jid());
     return users;
   };
   // A plan in which some recipient has no device at all is refused, as send() refuses it.
-  auto unreachable = [&](const std::vector<std::string>& recipients, const Plan& plan) -> std::optional<std::string> {
+  auto unreachable = [&](const std::vector<std::string>& recipients, const Plan& plan,
+                         const PepPlan* pep) -> std::optional<std::string> {
     for (const auto& user : recipients) {
       bool any = user == device_.jid();
       for (const auto& a : plan.devices) any = any || a.jid == user;
+      if (pep) {
+        for (const auto& a : pep->devices) any = any || a.jid == user;
+        for (const auto& a : pep->omemo2_devices) any = any || a.jid == user;
+      }
       if (!any) return "no device of " + user + " can receive keys";
     }
     return std::nullopt;
@@ -177,11 +224,19 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
             }
             if (p) plans.emplace(key, std::move(*p));
           }
+          if (options_.pep && plans.count(key)) {
+            auto it = pep_plans.find(key);
+            if (it == pep_plans.end() || Clock::now() - it->second.first >= kPepPlanFor) {
+              const auto listed = archive_listed(users);  // named: no temporaries in co_await
+              PepPlan pep = co_await plan_pep(users, listed);
+              pep_plans.insert_or_assign(key, std::make_pair(Clock::now(), std::move(pep)));
+            }
+          }
           std::optional<std::string> why;
           if (auto it = unplannable.find(key); it != unplannable.end())
             why = it->second;
           else
-            why = unreachable(recipients, plans.at(key));
+            why = unreachable(recipients, plans.at(key), pep_of(key));
           if (why) {
             ++progress.refused;
             report_outcome(refusal(m.ref, recipients, *why));
@@ -198,11 +253,26 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
         }
         {
           auto tx = device_.store().begin();
-          for (auto& f : ready) seal(f, plans.at(users_key(users_of(f.to))));
+          for (auto& f : ready) {
+            const std::string key = users_key(users_of(f.to));
+            seal(f, plans.at(key), pep_of(key));
+          }
           tx.commit();
         }
         detail::failpoint("before-send");
-        for (auto& f : ready) launch(std::move(f));
+        // The batch's chat messages leave with it, in order (not with each receipt: receipts
+        // come in any order, and a chat has no other order than its arrival).
+        std::vector<std::string> chats_now;
+        for (auto& f : ready) {
+          for (const auto& k : f.chat_keys) chats_now.push_back(k);
+          if (!f.pep_only) {
+            launch(std::move(f));
+            continue;
+          }
+          ++progress.receipted;
+          report_outcome(outcome_of(f));
+        }
+        if (!chats_now.empty()) co_await deliver_chats(&chats_now);
       }
       if (flight.empty() && (input_ended || stop)) break;
 
@@ -338,7 +408,8 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
           if (e.kind() == ErrorKind::connection) throw;
           why = e.what();
         }
-        if (!why) why = unreachable(f.to, *plan);
+        const std::string key = users_key(users);
+        if (!why) why = unreachable(f.to, *plan, pep_of(key));
         if (why) {
           device_.store().outbox().remove(f.origin_id);
           ++progress.refused;
@@ -348,7 +419,7 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
         }
         {
           auto tx = device_.store().begin();
-          seal(f, *plan);
+          seal(f, *plan, pep_of(key));
           tx.commit();
         }
         f.report.resent = true;

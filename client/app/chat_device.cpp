@@ -81,6 +81,7 @@ Received Device::receive_chat_in_savepoint(const ChatMessage& m, std::int64_t no
   HistoryEntry e;
   e.stanza_id = m.history_id;
   e.timestamp_us = m.timestamp_us != 0 ? m.timestamp_us : now * 1000000;
+  e.live = m.timestamp_us == 0;
   e.from_jid = m.from_bare;
   e.to.push_back(m.to_bare);
   e.direction = m.direction;
@@ -154,16 +155,8 @@ Received Device::receive_omemo2_chat(const ChatMessage& m, HistoryEntry e) {
   if (!admit_sender(peer, d->sender_ik, d->plaintext.has_value(), e, r)) return r;
   if (d->send_empty_reply) r.omemo2_reply_to.push_back(peer);
   if (!d->plaintext) return r;
-  auto envelope = omemo::parse_envelope(
-      std::string_view(reinterpret_cast<const char*>(d->plaintext->data()), d->plaintext->size()));
-  if (!envelope) {
-    e.reason = "bad-envelope: " + envelope.error().message();
-  } else if (envelope->from && *envelope->from != m.from_bare) {
-    e.reason = "bad-envelope: it names another sender";  // XEP-0420: content lifted from elsewhere
-  } else {
-    e.type = EntryType::message;
-    e.body = envelope->body().value_or("");
-  }
+  open_envelope(std::string_view(reinterpret_cast<const char*>(d->plaintext->data()), d->plaintext->size()), m.from_bare,
+                e);
   r.entry = std::move(e);
   return r;
 }

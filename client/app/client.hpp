@@ -217,6 +217,9 @@ class Client {
   // Our device in the account's legacy device list (merged with what is there, checked after
   // publishing, retried on a concurrent change), our legacy bundle (access open), Carbons on.
   asio::awaitable<void> publish_pep();
+  // Both bundles in PEP, when they changed since last published (or a day passed); whether
+  // each is there (legacy, OMEMO 2).
+  asio::awaitable<std::pair<bool, bool>> publish_pep_bundles();
   // Puts this device on one of the account's PEP device lists (legacy or OMEMO 2), merged with
   // what is there; see the comment inside for concurrent publishers.
   asio::awaitable<void> merge_into_own_list(bool legacy);
@@ -232,6 +235,10 @@ class Client {
   // Takes `device` off the account's legacy device list in PEP; false if it was not on it.
   asio::awaitable<bool> remove_from_pep(std::uint32_t device);
   asio::awaitable<pep::ListResult> fetch_legacy_list(const std::string& bare_jid);
+  // The bundle payloads in `bare_jid`'s PEP (legacy or OMEMO 2) of the devices that have one.
+  asio::awaitable<std::map<std::uint32_t, xml::Element>> fetch_bundle_payloads(const std::string& bare_jid,
+                                                                              const std::vector<std::uint32_t>& ids,
+                                                                              bool legacy);
   asio::awaitable<std::map<std::uint32_t, oldmemo::LegacyBundle>> fetch_legacy_bundles(
       const std::string& bare_jid, const std::vector<std::uint32_t>& ids);
   struct PepPlan {
@@ -248,9 +255,17 @@ class Client {
   std::vector<omemo::DeviceAddress> archive_listed(const std::vector<std::string>& users);
   asio::awaitable<PepPlan> plan_pep(const std::vector<std::string>& users, const std::vector<omemo::DeviceAddress>& via_archive);
   // Per recipient one chat message per protocol (the first also carries our own other PEP
-  // devices' keys; Carbons bring it to them). Fills the report's pep devices and skipped.
-  asio::awaitable<void> send_pep(const std::vector<std::string>& recipients, PepPlan plan, const std::string& body,
-                                 const std::string& origin_id, SendReport& report);
+  // devices' keys; Carbons bring it to them), encrypted and put in the outbox: the caller holds
+  // the transaction. Fills the report's pep devices and skipped; returns the outbox keys.
+  std::vector<std::string> queue_chats(const std::vector<std::string>& recipients, const PepPlan& plan, const std::string& body,
+                                       const std::string& origin_id, SendReport& report);
+  static constexpr std::string_view kChatOutboxPrefix = "chat:";
+  std::int64_t last_chat_us_ = 0;  // creation time of the last chat queued: their order
+  // Sends the chat messages in the outbox (all, or those keyed in `only`) and takes them out
+  // once the server has them (its answer to a ping sent after them). Returns how many.
+  asio::awaitable<std::size_t> deliver_chats(const std::vector<std::string>* only = nullptr);
+  // Takes queued chat messages out unsent (their archive copy was refused: nothing is sent).
+  void drop_queued_chats(const std::vector<std::string>& keys);
   asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> fetch_pep_bundles(const std::string& bare_jid,
                                                                             const std::vector<std::uint32_t>& ids);
   // Decrypts and stores one live chat message, then after_chats.

@@ -255,17 +255,8 @@ Received Device::receive_in_savepoint(const component::Archived& archived, std::
   if (d->send_empty_reply) r.empty_reply_to.push_back(peer);
   if (!d->plaintext) return r;  // an empty message: nothing to show
 
-  auto envelope = omemo::parse_envelope(
-      std::string_view(reinterpret_cast<const char*>(d->plaintext->data()), d->plaintext->size()));
-  if (!envelope) {
-    e.reason = "bad-envelope: " + envelope.error().message();
-  } else if (envelope->from && *envelope->from != env->sender_bare) {
-    // XEP-0420: the affix must name the sender, or the content was lifted from elsewhere.
-    e.reason = "bad-envelope: it names another sender";
-  } else {
-    e.type = EntryType::message;
-    e.body = envelope->body().value_or("");
-  }
+  open_envelope(std::string_view(reinterpret_cast<const char*>(d->plaintext->data()), d->plaintext->size()),
+                env->sender_bare, e);
   r.entry = std::move(e);
   return r;
 }
@@ -290,6 +281,19 @@ HistorySync::~HistorySync() {
     // The state file is unusable (the reason the catch-up failed, most likely); the next
     // catch-up ends history sync again and deletes what is hidden.
     spdlog::error("could not end history sync: {}", e.what());
+  }
+}
+
+void Device::open_envelope(std::string_view plaintext, const std::string& sender_bare, HistoryEntry& e) {
+  auto envelope = omemo::parse_envelope(plaintext);
+  if (!envelope) {
+    e.reason = "bad-envelope: " + envelope.error().message();
+  } else if (envelope->from && *envelope->from != sender_bare) {
+    // XEP-0420: the affix must name the sender, or the content was lifted from elsewhere.
+    e.reason = "bad-envelope: it names another sender";
+  } else {
+    e.type = EntryType::message;
+    e.body = envelope->body().value_or("");
   }
 }
 

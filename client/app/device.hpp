@@ -102,6 +102,9 @@ class Device {
   // says so when the message had content).
   bool admit_sender(const omemo::DeviceAddress& peer, const crypto::Ed25519Public& ik, bool has_content,
                     HistoryEntry& e, Received& r);
+  // The body of a decrypted OMEMO 2 payload (an XEP-0420 envelope) from `sender_bare` into `e`:
+  // a message, or undecryptable with the reason (malformed, or naming another sender).
+  static void open_envelope(std::string_view plaintext, const std::string& sender_bare, HistoryEntry& e);
 
   std::unique_ptr<SqliteStore> store_;
   crypto::Rng& rng_;

@@ -2,9 +2,12 @@
 // apps (Conversations, Dino, Gajim, Monal) and our own account's phone app. The archive
 // component is not involved: their server's PEP holds the device lists and bundles, chat
 // messages travel to the bare JID, Carbons copy them to our own other clients.
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,8 +15,11 @@
 #include "client/app/client.hpp"
 #include "client/app/errors.hpp"
 #include "client/app/send_parts.hpp"
+#include "protocol/jid.hpp"
 #include "protocol/oldmemo/constants.hpp"
 #include "protocol/omemo/constants.hpp"
+#include "protocol/xml/serializer.hpp"
+#include "protocol/xml/stream_parser.hpp"
 #include "protocol/xmpp/namespaces.hpp"
 
 namespace multiend::client {
@@ -30,6 +36,38 @@ std::string outcome_of(const pep::ListResult& r) {
   if (r.refused) return ": refused (" + *r.refused + ")";
   if (r.unreadable) return ": none readable to us (never created, or open to contacts only)";
   return r.ids.empty() ? ": none" : ": " + std::to_string(r.ids.size()) + " device(s), none usable";
+}
+
+constexpr std::int64_t kBundleRepublishAfter = 24 * 3600;  // seconds
+
+// The bundles that parse, by device id; the others are warned about and left out.
+template <class Parse>
+auto parse_bundles(const std::string& jid, const std::map<std::uint32_t, xml::Element>& payloads, std::string_view what,
+                   Parse parse) {
+  using Bundle = std::decay_t<decltype(*parse(std::declval<const xml::Element&>()))>;
+  std::map<std::uint32_t, Bundle> out;
+  for (const auto& [id, payload] : payloads) {
+    auto bundle = parse(payload);
+    if (!bundle) {
+      spdlog::warn("{} bundle of {} device {} in PEP is unusable ({}); skipped", what, jid, id, bundle.error().message());
+      continue;
+    }
+    out.emplace(id, std::move(*bundle));
+  }
+  return out;
+}
+
+// What tells two bundles apart (not a secret: bundles are public).
+std::string digest_of(const std::string& s) {
+  std::array<unsigned char, 16> h{};
+  crypto_generichash(h.data(), h.size(), reinterpret_cast<const unsigned char*>(s.data()), s.size(), nullptr, 0);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : h) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
 }
 
 xml::Element carbons_enable() {
@@ -62,9 +100,16 @@ asio::awaitable<std::optional<std::string>> Client::publish_open_item(std::strin
       co_return "the server refused to reconfigure " + node + " (" + describe(*err) + ")";
     reply = co_await pep_request(pep::publish_open(node, item, payload, keep_all));
   } else if (keep_all && component::iq_error(reply)) {
-    // ejabberd 23.01 knows no pubsub#max_items in publish-options (it answers wait/resource-
-    // constraint); its PEP nodes keep many items by default, so publish without it.
+    // ejabberd 23.01 takes no pubsub#max_items in publish-options (it answers wait/resource-
+    // constraint) and creates PEP nodes keeping one item: every device's bundle would push out
+    // the last one. It does take max_items in the node's configuration: set it before
+    // publishing (an existing node), and after (a node this publish creates).
+    auto configured = component::iq_error(co_await pep_request(pep::configure_open(node, true)));
     reply = co_await pep_request(pep::publish_open(node, item, payload, false));
+    if (configured && !component::iq_error(reply)) {
+      if (auto err = component::iq_error(co_await pep_request(pep::configure_open(node, true))))
+        co_return "the server keeps one item in " + node + " and refused to keep more (" + describe(*err) + ")";
+    }
   }
   if (auto err = component::iq_error(reply); err && (err->condition == "item-not-found" || err->condition == "conflict")) {
     // ejabberd answers so when another client of the account creates the same node at this
@@ -81,24 +126,44 @@ asio::awaitable<std::optional<std::string>> Client::publish_open_item(std::strin
 
 asio::awaitable<void> Client::publish_pep() {
   if (!options_.pep || removed_) co_return;
-  const std::string own = device_.jid();
-  const std::uint32_t me = device_.device_id();
   // Copies of what the account's other clients send and receive (XEP-0280).
   if (auto err = component::iq_error(co_await pep_request(carbons_enable())))
     spdlog::warn("the server refused Carbons ({}): messages of the account's other apps are not seen live", describe(*err));
 
   // Bundles first: a listed device without a bundle is one nobody can reach.
-  if (auto err = co_await publish_open_item(pep::legacy_bundle_node(me), "current",
-                                            oldmemo::bundle_to_xml(device_.legacy().bundle()), false))
+  const auto [legacy_ok, omemo2_ok] = co_await publish_pep_bundles();
+  if (legacy_ok) co_await merge_into_own_list(true);
+  if (omemo2_ok) co_await merge_into_own_list(false);
+}
+
+asio::awaitable<std::pair<bool, bool>> Client::publish_pep_bundles() {
+  // They change only when a prekey was used or the signed prekey rotated: published again then,
+  // or a day later (a server that lost them), not on every command.
+  const std::uint32_t me = device_.device_id();
+  xml::Element legacy_bundle = oldmemo::bundle_to_xml(device_.legacy().bundle());
+  xml::Element omemo2_bundle = omemo::bundle_to_xml(device_.pep_bundle());
+  const std::string digest = digest_of(xml::serialize(legacy_bundle) + '\n' + xml::serialize(omemo2_bundle));
+  const std::int64_t now = options_.clock();
+  if (auto last = device_.store().settings().get(setting::pep_bundles)) {
+    const auto space = last->find(' ');
+    std::int64_t at = 0;
+    if (space != std::string::npos && last->substr(0, space) == digest &&
+        std::from_chars(last->data() + space + 1, last->data() + last->size(), at).ec == std::errc() && now >= at &&
+        now - at < kBundleRepublishAfter)
+      co_return std::make_pair(true, true);
+  }
+  bool legacy_ok = false, omemo2_ok = false;
+  if (auto err = co_await publish_open_item(pep::legacy_bundle_node(me), "current", legacy_bundle, false))
     spdlog::warn("legacy OMEMO bundle not published ({}): legacy apps cannot reach this device", *err);
   else
-    co_await merge_into_own_list(true);
+    legacy_ok = true;
   // The same for OMEMO 2 (what Kaidan and bots read): one bundle item per device, kept.
-  if (auto err = co_await publish_open_item(std::string(omemo::kBundlesNode), std::to_string(me),
-                                            omemo::bundle_to_xml(device_.pep_bundle()), true))
+  if (auto err = co_await publish_open_item(std::string(omemo::kBundlesNode), std::to_string(me), omemo2_bundle, true))
     spdlog::warn("OMEMO 2 bundle not published in PEP ({}): plain OMEMO 2 apps cannot reach this device", *err);
   else
-    co_await merge_into_own_list(false);
+    omemo2_ok = true;
+  if (legacy_ok && omemo2_ok) device_.store().settings().set(setting::pep_bundles, digest + ' ' + std::to_string(now));
+  co_return std::make_pair(legacy_ok, omemo2_ok);
 }
 
 asio::awaitable<std::optional<omemo::DeviceList>> Client::read_own_list(bool legacy) {
@@ -247,38 +312,31 @@ asio::awaitable<pep::ListResult> Client::fetch_legacy_list(const std::string& ba
   co_return pep::legacy_device_list(co_await pep_request(pep::get_items(bare_jid, oldmemo::kDeviceListNode)));
 }
 
-asio::awaitable<std::map<std::uint32_t, oldmemo::LegacyBundle>> Client::fetch_legacy_bundles(
-    const std::string& bare_jid, const std::vector<std::uint32_t>& ids) {
-  std::map<std::uint32_t, oldmemo::LegacyBundle> out;
+asio::awaitable<std::map<std::uint32_t, xml::Element>> Client::fetch_bundle_payloads(
+    const std::string& bare_jid, const std::vector<std::uint32_t>& ids, bool legacy) {
+  // legacy: a node per device; OMEMO 2: an item per device in one node
+  std::map<std::uint32_t, xml::Element> out;
   for (std::uint32_t id : ids) {
-    auto reply = co_await pep_request(pep::get_items(bare_jid, pep::legacy_bundle_node(id)));
+    // (built into a named value first: GCC 12 mishandles a conditional's temporaries in co_await)
+    xml::Element query = legacy ? pep::get_items(bare_jid, pep::legacy_bundle_node(id))
+                                : pep::get_item(bare_jid, omemo::kBundlesNode, std::to_string(id));
+    auto reply = co_await pep_request(std::move(query));
     auto payload = pep::first_item(reply);
-    if (!payload || !*payload) continue;
-    auto bundle = oldmemo::bundle_from_xml(**payload);
-    if (!bundle) {
-      spdlog::warn("legacy bundle of {} device {} is unusable ({}); skipped", bare_jid, id, bundle.error().message());
-      continue;
-    }
-    out.emplace(id, std::move(*bundle));
+    if (payload && *payload) out.emplace(id, **payload);
   }
   co_return out;
 }
 
+asio::awaitable<std::map<std::uint32_t, oldmemo::LegacyBundle>> Client::fetch_legacy_bundles(
+    const std::string& bare_jid, const std::vector<std::uint32_t>& ids) {
+  auto payloads = co_await fetch_bundle_payloads(bare_jid, ids, true);
+  co_return parse_bundles(bare_jid, payloads, "legacy", [](const xml::Element& e) { return oldmemo::bundle_from_xml(e); });
+}
+
 asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> Client::fetch_pep_bundles(
     const std::string& bare_jid, const std::vector<std::uint32_t>& ids) {
-  std::map<std::uint32_t, omemo::Bundle> out;
-  for (std::uint32_t id : ids) {
-    auto reply = co_await pep_request(pep::get_item(bare_jid, omemo::kBundlesNode, std::to_string(id)));
-    auto payload = pep::first_item(reply);
-    if (!payload || !*payload) continue;
-    auto bundle = omemo::bundle_from_xml(**payload);
-    if (!bundle) {
-      spdlog::warn("OMEMO 2 bundle of {} device {} in PEP is unusable ({}); skipped", bare_jid, id, bundle.error().message());
-      continue;
-    }
-    out.emplace(id, std::move(*bundle));
-  }
-  co_return out;
+  auto payloads = co_await fetch_bundle_payloads(bare_jid, ids, false);
+  co_return parse_bundles(bare_jid, payloads, "OMEMO 2", [](const xml::Element& e) { return omemo::bundle_from_xml(e); });
 }
 
 asio::awaitable<Client::PepPlan> Client::plan_pep(const std::vector<std::string>& users,
@@ -349,44 +407,97 @@ asio::awaitable<Client::PepPlan> Client::plan_pep(const std::vector<std::string>
   co_return plan;
 }
 
-asio::awaitable<void> Client::send_pep(const std::vector<std::string>& recipients, PepPlan plan, const std::string& body,
-                                       const std::string& origin_id, SendReport& report) {
-  std::vector<xml::Element> stanzas;
-  {
-    auto tx = device_.store().begin();
-    bool own_included = false;
-    for (const std::string& user : recipients) {
-      // this recipient's devices, and with the first one our own other devices (Carbons and
-      // the server's MAM bring it to them)
-      auto pick = [&](const std::vector<omemo::DeviceAddress>& from) {
-        std::vector<omemo::DeviceAddress> out;
-        for (const auto& a : from)
-          if (a.jid == user || (!own_included && a.jid == device_.jid())) out.push_back(a);
-        return out;
-      };
-      const auto legacy = pick(plan.devices), omemo2 = pick(plan.omemo2_devices);
-      own_included = true;
-      if (!omemo2.empty()) {
-        auto outcome = detail::encrypt_for(device_, omemo2, plan.omemo2_bundles, body, options_.clock());
-        for (const auto& [a, ec] : outcome.failed) report.skipped.emplace_back(a, detail::failure_reason(ec));
-        if (!outcome.encrypted_for.empty()) {
-          for (auto& a : outcome.encrypted_for) report.pep_omemo2_devices.push_back(std::move(a));
-          stanzas.push_back(omemo2_chat_message(user, new_id(), origin_id, outcome.message));
-        }
-      }
-      if (!legacy.empty()) {
-        auto outcome = device_.encrypt_legacy(legacy, plan.bundles, bytes_of(body));
-        for (const auto& [a, ec] : outcome.failed) report.skipped.emplace_back(a, detail::failure_reason(ec));
-        if (!outcome.encrypted_for.empty()) {
-          for (auto& a : outcome.encrypted_for) report.pep_devices.push_back(std::move(a));
-          stanzas.push_back(legacy_chat_message(user, new_id(), origin_id, outcome.message, true));
-        }
+std::vector<std::string> Client::queue_chats(const std::vector<std::string>& recipients, const PepPlan& plan,
+                                            const std::string& body, const std::string& origin_id, SendReport& report) {
+  const std::int64_t now = options_.clock();
+  std::vector<std::string> keys;
+  auto queue = [&](const xml::Element& st) {
+    // keyed apart from the archive's entries (those are keyed by origin-id)
+    keys.push_back(std::string(kChatOutboxPrefix) + std::string(st.attr("id").value_or("")));
+    auto entry = detail::outbox_entry(keys.back(), st, body, recipients, now);
+    // sent in the order queued (the outbox lists by creation time)
+    entry.created_us = last_chat_us_ = std::max(entry.created_us, last_chat_us_ + 1);
+    device_.store().outbox().put(entry);
+  };
+  bool own_included = false;
+  for (const std::string& user : recipients) {
+    // this recipient's devices, and with the first one our own other devices (Carbons and
+    // the server's MAM bring it to them)
+    auto pick = [&](const std::vector<omemo::DeviceAddress>& from) {
+      std::vector<omemo::DeviceAddress> out;
+      for (const auto& a : from)
+        if (a.jid == user || (!own_included && a.jid == device_.jid())) out.push_back(a);
+      return out;
+    };
+    const auto legacy = pick(plan.devices), omemo2 = pick(plan.omemo2_devices);
+    own_included = true;
+    if (!omemo2.empty()) {
+      auto outcome = detail::encrypt_for(device_, omemo2, plan.omemo2_bundles, body, now);
+      for (const auto& [a, ec] : outcome.failed) report.skipped.emplace_back(a, detail::failure_reason(ec));
+      if (!outcome.encrypted_for.empty()) {
+        for (auto& a : outcome.encrypted_for) report.pep_omemo2_devices.push_back(std::move(a));
+        queue(omemo2_chat_message(user, new_id(), origin_id, outcome.message));
       }
     }
-    tx.commit();
+    if (!legacy.empty()) {
+      auto outcome = device_.encrypt_legacy(legacy, plan.bundles, bytes_of(body));
+      for (const auto& [a, ec] : outcome.failed) report.skipped.emplace_back(a, detail::failure_reason(ec));
+      if (!outcome.encrypted_for.empty()) {
+        for (auto& a : outcome.encrypted_for) report.pep_devices.push_back(std::move(a));
+        // The fallback body only when no OMEMO 2 message goes to the same JID: an OMEMO 2 app
+        // there gets this one too, and would show the fallback beside the real message.
+        queue(legacy_chat_message(user, new_id(), origin_id, outcome.message, omemo2.empty()));
+      }
+    }
   }
+  return keys;
+}
+
+asio::awaitable<std::size_t> Client::deliver_chats(const std::vector<std::string>* only) {
+  std::vector<std::string> keys;
+  std::vector<xml::Element> stanzas;
+  for (const OutboxEntry& o : device_.store().outbox().pending()) {
+    if (!o.origin_id.starts_with(kChatOutboxPrefix)) continue;
+    if (only && std::find(only->begin(), only->end(), o.origin_id) == only->end()) continue;
+    auto st = xml::parse_element(o.stanza);
+    if (!st) {
+      spdlog::warn("dropping an unreadable outbox entry");
+      device_.store().outbox().remove(o.origin_id);
+      continue;
+    }
+    keys.push_back(o.origin_id);
+    stanzas.push_back(std::move(*st));
+  }
+  if (stanzas.empty()) co_return 0;
+  detail::failpoint("before-chat-send");
   for (const auto& st : stanzas) conn_.send(st);
-  co_return;
+  // A chat message gets no receipt, but the server handles one stream's stanzas in order: its
+  // answer to a ping sent after them (any answer, even an error) says it has taken them. Until
+  // then they stay in the outbox, and a crash or a lost connection sends them again (the same
+  // stanza: a receiver that has it already drops it by its origin-id).
+  xml::Element ping("iq");
+  ping.set_attr("type", "get");
+  if (auto own = Jid::parse(device_.jid())) ping.set_attr("to", own->domain());
+  ping.add_child(xml::Element("ping", std::string(xmpp::kPingNs)));
+  try {
+    (void)co_await pep_request(std::move(ping));
+  } catch (const ClientError& e) {
+    if (e.kind() != ErrorKind::connection) throw;
+    throw ClientError(ErrorKind::connection, "the server did not take " + std::to_string(stanzas.size()) +
+                                                 " chat message(s) within " + std::to_string(options_.timeout.count()) +
+                                                 " s; they stay in the outbox and go again with the next command");
+  }
+  detail::failpoint("before-chat-done");
+  auto tx = device_.store().begin();
+  for (const auto& k : keys) device_.store().outbox().remove(k);
+  tx.commit();
+  co_return stanzas.size();
+}
+
+void Client::drop_queued_chats(const std::vector<std::string>& keys) {
+  auto tx = device_.store().begin();
+  for (const auto& k : keys) device_.store().outbox().remove(k);
+  tx.commit();
 }
 
 asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const MessageSink& sink) {
@@ -402,14 +513,7 @@ asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const Message
 
 asio::awaitable<void> Client::after_chats(bool prekey_used, std::vector<omemo::DeviceAddress> reply_to,
                                           std::vector<omemo::DeviceAddress> omemo2_reply_to) {
-  if (prekey_used && !removed_) {
-    if (auto err = co_await publish_open_item(pep::legacy_bundle_node(device_.device_id()), "current",
-                                              oldmemo::bundle_to_xml(device_.legacy().bundle()), false))
-      spdlog::warn("legacy bundle not republished ({})", *err);
-    if (auto err = co_await publish_open_item(std::string(omemo::kBundlesNode), std::to_string(device_.device_id()),
-                                              omemo::bundle_to_xml(device_.pep_bundle()), true))
-      spdlog::warn("OMEMO 2 bundle not republished in PEP ({})", *err);
-  }
+  if (prekey_used && !removed_) (void)co_await publish_pep_bundles();  // changed: published again
   std::sort(omemo2_reply_to.begin(), omemo2_reply_to.end());
   omemo2_reply_to.erase(std::unique(omemo2_reply_to.begin(), omemo2_reply_to.end()), omemo2_reply_to.end());
   for (const auto& peer : omemo2_reply_to) {

@@ -257,6 +257,10 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
   const std::string origin_id = new_id();
   SendReport report;
   std::optional<PepPlan> pep_plan;
+  std::vector<std::string> chat_keys;  // chat messages queued in the outbox
+  SendReport chat_report;               // their devices and failures
+  bool chats_queued = false;
+  std::optional<HistoryEntry> pep_entry;  // when chat messages are the whole send
   for (int attempt = 0;; ++attempt) {
     Plan plan = co_await plan_recipients(users);
     if (options_.pep && !pep_plan) pep_plan = co_await plan_pep(users, archive_listed(users));
@@ -280,11 +284,31 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       std::string why = co_await unreachable_reason(user, pep_looked_at);
       throw ClientError(ErrorKind::refused, why);
     }
-    if (plan.devices.empty() && pep_plan && (!pep_plan->devices.empty() || !pep_plan->omemo2_devices.empty())) {
-      // No device to reach through the archive: the chat messages are the whole send.
+    const bool chats = pep_plan && (!pep_plan->devices.empty() || !pep_plan->omemo2_devices.empty());
+    if (plan.devices.empty() && chats) {
+      // No device to reach through the archive: the chat messages are the whole send, in the
+      // history and the outbox together.
       report.skipped = std::move(plan.skipped);
       report.stanza_id = "pep:" + device_.jid() + ":" + origin_id;
+      const bool legacy_only = pep_plan->omemo2_devices.empty();
+      auto tx = device_.store().begin();
+      chat_keys = queue_chats(recipients, *pep_plan, body, origin_id, chat_report);
+      HistoryEntry e = sent_entry(device_, report.stanza_id, body, recipients, options_.clock());
+      e.protocol = legacy_only ? "oldmemo" : "omemo2";
+      e.via = "pep";
+      e.live = true;
+      device_.store().history().append(e);
+      tx.commit();
+      pep_entry = std::move(e);
       break;
+    }
+    if (chats && !chats_queued) {
+      chats_queued = true;
+      // The chat messages are encrypted and in the outbox before the archive copy leaves, so a
+      // crash anywhere after this sends them with the next command.
+      auto tx = device_.store().begin();
+      chat_keys = queue_chats(recipients, *pep_plan, body, origin_id, chat_report);
+      tx.commit();
     }
     const std::string id = new_id();
     const std::int64_t now = options_.clock();
@@ -329,26 +353,19 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       continue;  // device lists fetched again: the new devices get sessions from their bundles
     }
     device_.store().outbox().remove(origin_id);
+    drop_queued_chats(chat_keys);  // refused: nobody gets it
     std::string why = std::string(xmpp::error_type_name(b.error.type)) + "/" + b.error.condition;
     if (!b.missing.empty()) why += " (still missing: " + list_devices(b.missing) + ")";
     throw ClientError(ErrorKind::refused, "the component refused the message: " + why);
   }
-  if (pep_plan && (!pep_plan->devices.empty() || !pep_plan->omemo2_devices.empty())) {
+  if (pep_plan)
     for (auto& s : pep_plan->skipped) report.skipped.push_back(std::move(s));
-    pep_plan->skipped.clear();
-    const bool legacy_only = pep_plan->omemo2_devices.empty();
-    co_await send_pep(recipients, std::move(*pep_plan), body, origin_id, report);
-    if (report.stanza_id.starts_with("pep:")) {
-      auto tx = device_.store().begin();
-      HistoryEntry e = sent_entry(device_, report.stanza_id, body, recipients, options_.clock());
-      e.protocol = legacy_only ? "oldmemo" : "omemo2";
-      e.via = "pep";
-      device_.store().history().append(e);
-      tx.commit();
-      if (sink) sink(e);
-    }
-  } else if (pep_plan) {
-    for (auto& s : pep_plan->skipped) report.skipped.push_back(std::move(s));
+  report.pep_devices = std::move(chat_report.pep_devices);
+  report.pep_omemo2_devices = std::move(chat_report.pep_omemo2_devices);
+  for (auto& s : chat_report.skipped) report.skipped.push_back(std::move(s));
+  if (!chat_keys.empty()) {
+    if (pep_entry && sink) sink(*pep_entry);
+    co_await deliver_chats();
   }
   try {
     co_await drain_deferred(sink);
@@ -361,7 +378,10 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
 
 asio::awaitable<std::size_t> Client::flush_outbox(const MessageSink& sink) {
   std::size_t done = 0;
+  // Chat messages first: they are in the history already, only their sending is left.
+  if (options_.pep && !removed_) co_await deliver_chats();
   for (const OutboxEntry& o : device_.store().outbox().pending()) {
+    if (o.origin_id.starts_with(kChatOutboxPrefix)) continue;
     auto stanza = xml::parse_element(o.stanza);
     const std::string id(stanza ? stanza->attr("id").value_or("") : "");
     if (!stanza || id.empty()) {

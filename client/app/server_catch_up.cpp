@@ -4,11 +4,9 @@
 // dropped by their history id (the sender's origin-id), so one message shows once.
 #include <spdlog/spdlog.h>
 
-#include <set>
-
 #include "client/app/client.hpp"
 #include "client/app/errors.hpp"
-#include "client/pep/server_mam.hpp"
+#include "client/app/server_page.hpp"
 
 namespace multiend::client {
 
@@ -34,7 +32,7 @@ asio::awaitable<std::size_t> Client::catch_up_server(const MessageSink& sink) {
   std::optional<std::string> after;
   if (!pos->empty()) after = *pos;
   std::size_t shown = 0;
-  std::set<std::string> seen_lasts;  // a server sending us round in a cycle is caught here
+  ServerProgress progress;
   bool restarted = false;
   for (;;) {
     const std::string qid = new_id();
@@ -51,19 +49,12 @@ asio::awaitable<std::size_t> Client::catch_up_server(const MessageSink& sink) {
     }
     auto fin = pep::parse_server_fin(reply);
     if (!fin) throw ClientError(ErrorKind::refused, "server archive query: malformed answer");
-    std::vector<pep::ServerResult> page;
-    std::size_t page_bytes = 0;
-    while (fin->last && (page.empty() || page.back().id != *fin->last)) {
+    ServerPage collected(device_.jid(), qid, options_.max_page_bytes);
+    while (fin->last && !collected.ends_at(*fin->last)) {
       xml::Element st = co_await conn_.next_stanza(options_.timeout);
-      if (auto r = pep::parse_server_result(st, device_.jid(), qid)) {
-        page_bytes += approx_bytes(r->message);
-        if (page.size() >= pep::kServerMamPage || page_bytes > options_.max_page_bytes)
-          throw ClientError(ErrorKind::refused, "server archive query: more results than asked for");
-        page.push_back(std::move(*r));
-      } else {
-        co_await handle_unsolicited(st, sink);
-      }
+      if (!collected.add(st)) co_await handle_unsolicited(st, sink);
     }
+    auto& page = collected.results();
     // One transaction per page: its ratchet steps, history entries and the new position.
     std::vector<HistoryEntry> entries;
     bool prekey_used = false;
@@ -89,8 +80,7 @@ asio::awaitable<std::size_t> Client::catch_up_server(const MessageSink& sink) {
     }
     co_await after_chats(prekey_used, std::move(reply_to), std::move(omemo2_reply_to));
     if (fin->complete || !fin->last || page.empty()) break;
-    if ((after && *fin->last == *after) || !seen_lasts.insert(*fin->last).second)
-      throw ClientError(ErrorKind::refused, "server archive query made no progress (the same page again)");
+    progress.advance(after, *fin->last);
     after = fin->last;
   }
   co_return shown;

@@ -24,12 +24,12 @@ bool HistoryStore::append(const HistoryEntry& e) {
       auto q = db_.query(
           "INSERT INTO history (stanza_id, type, from_jid, from_device, body, timestamp_us, direction, reason, trust, "
           "protocol, via, anchor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-          "CASE WHEN ?11 = 'pep' THEN coalesce((SELECT stanza_id FROM history WHERE via = 'archive' AND timestamp_us <= ?6 "
+          "CASE WHEN ?11 = 'pep' THEN coalesce((SELECT stanza_id FROM history WHERE via = 'archive' AND (?12 OR timestamp_us <= ?6) "
           "ORDER BY length(stanza_id) DESC, stanza_id DESC LIMIT 1), '') ELSE '' END) "
           "ON CONFLICT (stanza_id) DO NOTHING RETURNING seq");
       q.bind(1, e.stanza_id).bind(2, to_string(e.type)).bind(3, e.from_jid).bind(4, std::int64_t{e.from_device});
       q.bind(5, e.body).bind(6, e.timestamp_us).bind(7, to_string(e.direction)).bind(8, e.reason).bind(9, e.trust);
-      q.bind(10, e.protocol).bind(11, e.via);
+      q.bind(10, e.protocol).bind(11, e.via).bind(12, std::int64_t{e.live ? 1 : 0});
       if (!q.step()) return false;
       seq = q.int64(0);
       q.run();

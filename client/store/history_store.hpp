@@ -45,6 +45,10 @@ struct HistoryEntry {
   std::string trust;
   std::string protocol = "omemo2";  // omemo2, oldmemo, or none (an unencrypted chat message)
   std::string via = "archive";      // archive (the component) or pep (a plain chat message)
+  // A pep entry made now (sent by this device, or live without a delay stamp) goes after every
+  // archive entry already here; otherwise after the newest one not later than its timestamp
+  // (clocks and stamp precisions differ: ordering by time is for what comes from the past).
+  bool live = false;
   friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
 };
 

@@ -9,7 +9,7 @@ bool SettingsStore::known_key(std::string_view key) noexcept {
   static constexpr std::array kKeys = {setting::jid,   setting::server, setting::component,
                                        setting::ca_file, setting::label, setting::password_file,
                                        setting::registered, setting::insecure, setting::pep,
-                                       setting::server_archive_after};
+                                       setting::server_archive_after, setting::pep_bundles};
   for (std::string_view k : kKeys)
     if (k == key) return true;
   return false;

@@ -27,6 +27,9 @@ inline constexpr std::string_view pep = "pep";                      // "0": arch
 // The position in the account's own server archive (XEP-0313 on our bare JID): "" = from the
 // start, absent = not known yet (the first catch-up only marks where the archive ends).
 inline constexpr std::string_view server_archive_after = "server_archive_after";
+// "<digest> <unix time>": the two PEP bundles as last published (client/app/pep_transport.cpp
+// publishes them again only when they changed, or a day later).
+inline constexpr std::string_view pep_bundles = "pep_bundles";
 }  // namespace setting
 
 class SettingsStore {

@@ -35,6 +35,7 @@ inline constexpr std::string_view kAddressNs = "http://jabber.org/protocol/addre
 inline constexpr std::string_view kHintsNs = "urn:xmpp:hints";                      // XEP-0334
 inline constexpr std::string_view kCarbonsNs = "urn:xmpp:carbons:2";                // XEP-0280
 inline constexpr std::string_view kEmeNs = "urn:xmpp:eme:0";                        // XEP-0380
+inline constexpr std::string_view kPingNs = "urn:xmpp:ping";                        // XEP-0199
 
 // XEP-0030 service discovery.
 inline constexpr std::string_view kDiscoInfoNs = "http://jabber.org/protocol/disco#info";

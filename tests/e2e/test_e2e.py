@@ -30,7 +30,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 import xmpp_client  # noqa: E402  (the integration suite's raw XMPP client)
 
-USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar peggy"
+USERS = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar peggy trent victor"
 
 
 def free_port() -> int:

@@ -24,12 +24,17 @@ python-omemo with python3-oldmemo, its keys in its own account's PEP, no compone
   grace's own Multiend device.
 * concurrent_inits_all_listed: four Multiend devices of one account start at once beside its
   legacy app: all five stay on the PEP device lists (merged, read back, merged again).
+* killed_sender_reaches_apps: a send killed before its chat messages (or its archive copy) left
+  is sent by the next command from the outbox; each app reads it once.
+* bulk_reaches_apps: `send --lines` and `run` reach legacy apps (with and without an archive copy).
 * nobody_reachable: a user with no OMEMO device anywhere is exit 3 naming what was looked at.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -287,7 +292,9 @@ def scenario_three_kinds_of_device(bed: Bed) -> None:
     old.init()
     new = LegacyApp(bed, "grace-kaidan7", "grace", protocol="omemo2")
     new.init()
-    listeners = [app_listen(old, 1), app_listen(new, 1)]
+    # the OMEMO 2 app listens for two: it gets the legacy app's chat message too, which must show
+    # nothing there (no fallback body beside the real message)
+    listeners = [app_listen(old, 1), app_listen(new, 2, seconds=15)]
     sent = a.send(["grace"], "to all of grace's devices")
     got_bob = {(d["device"], d["protocol"], d["via"]) for d in sent["devices"] if d["jid"] == b.jid}
     check(got_bob == {(b.device, "omemo2", "archive"), (new.device, "omemo2", "pep"), (old.device, "oldmemo", "pep")},
@@ -341,6 +348,98 @@ def scenario_concurrent_inits_all_listed(bed: Bed) -> None:
     check(set(lists["omemo2"]) == ids, f"OMEMO 2 list {lists['omemo2']}, want {ids}")
 
 
+def scenario_killed_sender_reaches_apps(bed: Bed) -> None:
+    """The sending process dies before its chat messages leave: they are in the outbox, and the
+    next command sends them, so the apps get the message once. Without an outbox for chat
+    messages, they were lost for PEP devices (session 7's closing note)."""
+    f = Cli(bed, "frank-lg", "frank")
+    f.init()
+    heidi = LegacyApp(bed, "heidi-phone", "heidi")
+    heidi.init()
+    ivan = Cli(bed, "ivan-lg", "ivan")
+    ivan.init()
+    ivan_app = LegacyApp(bed, "ivan-phone", "ivan")
+    ivan_app.init()
+
+    def chats_pending() -> int:
+        with sqlite3.connect(f.state) as db:
+            return db.execute("SELECT count(*) FROM outbox WHERE origin_id LIKE 'chat:%'").fetchone()[0]
+
+    # (1) chat messages are the whole send (heidi has an app only): killed before they left
+    # (2) ivan has a Multiend device and an app: killed before the archive copy left, which is
+    #     after the chat message was queued
+    for to, failpoint, app in (("heidi", "before-chat-send", heidi), ("ivan", "before-send", ivan_app)):
+        body = f"killed at {failpoint}"
+        r = subprocess.run([str(bed.cli), "send", "--state", str(f.state), "--to", f"{to}@{bed.env.user_domain}",
+                            "--body", body], env=dict(os.environ, MULTIEND_TEST_FAILPOINT=failpoint),
+                           capture_output=True, text=True, timeout=120)
+        bed.log(f"$ frank send (failpoint {failpoint}) -> {r.returncode}\n{r.stdout}{r.stderr}")
+        check(r.returncode == 137 and r.stdout == "", f"{failpoint}: send exited {r.returncode}: {r.stderr[-300:]}")
+        check(chats_pending() == 1, f"{failpoint}: {chats_pending()} chat messages in the outbox")
+        listener = app_listen(app, 1, seconds=40)
+        f.sync()  # the next command sends what the outbox holds
+        rc = listener.wait()
+        got = [m["body"] for m in listener.messages()]
+        check(rc == 0 and got == [body], f"{app.name} read {got} (rc {rc}, {listener.stderr[-300:]})")
+        check(chats_pending() == 0, f"{failpoint}: outbox not emptied")
+        mine = [h for h in f.history() if h.get("body") == body]
+        check(len(mine) == 1, f"frank's history has {mine}")
+    got = [e.get("body") for e in ivan.sync()]
+    check(got.count("killed at before-send") == 1, f"ivan's Multiend device read {got}")
+    # a second sync sends nothing again
+    listener = app_listen(heidi, 1, seconds=8)
+    f.sync()
+    listener.wait()
+    check(listener.messages() == [], f"heidi's app got again {listener.messages()}")
+
+
+def scenario_bulk_reaches_apps(bed: Bed) -> None:
+    """`send --lines` and `run` reach devices in PEP as one-shot `send` does: trent has a Multiend
+    device and a legacy app, victor a legacy app only. Three lines to both reach all three
+    devices once each, in order; a `run` message from trent's Multiend device (his account has no
+    other archive device) to victor is chat messages only."""
+    a = Cli(bed, "alice-lg9", "alice")
+    a.init()
+    a.sync()
+    trent = Cli(bed, "trent-lg9", "trent")
+    trent.init()
+    trent_app = LegacyApp(bed, "trent-phone", "trent")
+    trent_app.init()
+    victor_app = LegacyApp(bed, "victor-phone", "victor")
+    victor_app.init()
+    lines = ["bulk one", "bulk two", "bulk three"]
+    listeners = [app_listen(trent_app, 3), app_listen(victor_app, 4)]
+    out = a.run("send", "--to", trent.jid, "--to", victor_app.jid, "--lines", stdin="\n".join(lines) + "\n")
+    sent = [o for o in out if o["type"] == "sent"]
+    check(len(sent) == 3, f"send --lines printed {out}")
+    for o in sent:
+        got = {(d["jid"], d["device"], d["protocol"], d["via"]) for d in o["devices"] if d["jid"] != a.jid}
+        check(got == {(trent.jid, trent.device, "omemo2", "archive"), (trent.jid, trent_app.device, "oldmemo", "pep"),
+                      (victor_app.jid, victor_app.device, "oldmemo", "pep")}, f"sent line devices: {o['devices']}")
+    with sqlite3.connect(a.state) as db:
+        check(db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0, "the outbox is not empty")
+
+    p = subprocess.Popen([str(bed.cli), "run", "--state", str(trent.state)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_run, err_run = p.communicate(json.dumps({"send": {"to": [victor_app.jid], "body": "run to victor", "ref": 1}}) + "\n",
+                                     timeout=120)
+    bed.log(f"$ trent run -> {p.returncode}\n{out_run}{err_run}")
+    ran = [json.loads(ln) for ln in out_run.splitlines() if ln.strip()]
+    ran_sent = [o for o in ran if o["type"] == "sent"]
+    check(p.returncode == 0 and len(ran_sent) == 1 and ran_sent[0]["id"].startswith("pep:")
+          and {(d["jid"], d["via"]) for d in ran_sent[0]["devices"]} == {(victor_app.jid, "pep"), (trent.jid, "pep")},
+          f"run printed {ran} (rc {p.returncode}, {err_run[-300:]})")
+
+    for app, bg, want in ((trent_app, listeners[0], lines), (victor_app, listeners[1], lines + ["run to victor"])):
+        bg.wait()
+        got = [m["body"] for m in bg.messages()]
+        check(got == want, f"{app.name} read {got}")
+    mine = [m["body"] for m in trent.history() if m.get("body") in lines + ["run to victor"]]
+    check(mine == lines + ["run to victor"], f"trent's Multiend device has {mine}")
+    hist = [h["body"] for h in a.history() if h.get("body") in lines]
+    check(hist == lines, f"alice's history: {hist}")
+
+
 def scenario_nobody_reachable(bed: Bed) -> None:
     a = Cli(bed, "alice-lg5", "alice")
     a.init()
@@ -350,7 +449,8 @@ def scenario_nobody_reachable(bed: Bed) -> None:
 
 SCENARIOS = [scenario_legacy_contact_both_ways, scenario_own_legacy_app_sees_cli, scenario_unencrypted_message_shown,
              scenario_forged_carbon_ignored, scenario_offline_both_sides_catch_up, scenario_three_kinds_of_device,
-             scenario_concurrent_inits_all_listed, scenario_nobody_reachable]
+             scenario_concurrent_inits_all_listed, scenario_killed_sender_reaches_apps,
+             scenario_bulk_reaches_apps, scenario_nobody_reachable]
 
 if __name__ == "__main__":
     sys.exit(test_e2e.run(SCENARIOS, __doc__))

@@ -97,3 +97,31 @@ TEST_CASE("history: a chat message is listed after the newest archive message no
   CHECK(s.history().list()[2].via == "pep");
   CHECK(s.history().list()[2].protocol == "oldmemo");
 }
+
+TEST_CASE("history: a chat message made now is listed after every archive message already here") {
+  // The archive stamps in milliseconds, this device's clock in seconds, other servers' clocks
+  // differ: a message sent (or received live) after the newest archive message goes after it
+  // even when its timestamp says otherwise.
+  test::TempDir dir;
+  SqliteStore s(dir.path / "h.db");
+  client::HistoryEntry archived;
+  archived.stanza_id = "12";
+  archived.from_jid = "bob@example.org";
+  archived.timestamp_us = 1'000'500'000;  // .5 s into the second
+  CHECK(s.history().append(archived));
+  client::HistoryEntry sent;
+  sent.stanza_id = "pep:alice@example.org:o1";
+  sent.from_jid = "alice@example.org";
+  sent.via = "pep";
+  sent.protocol = "oldmemo";
+  sent.timestamp_us = 1'000'000'000;  // the same second, truncated
+  sent.live = true;
+  CHECK(s.history().append(sent));
+  client::HistoryEntry late = sent;  // from the server's MAM: placed by its time
+  late.stanza_id = "pep:carol@example.org:o2";
+  late.live = false;
+  CHECK(s.history().append(late));
+  std::vector<std::string> ids;
+  for (const auto& e : s.history().list()) ids.push_back(e.stanza_id);
+  CHECK(ids == std::vector<std::string>{"pep:carol@example.org:o2", "12", "pep:alice@example.org:o1"});
+}
