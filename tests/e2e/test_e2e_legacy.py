@@ -352,14 +352,10 @@ def scenario_killed_sender_reaches_apps(bed: Bed) -> None:
     """The sending process dies before its chat messages leave: they are in the outbox, and the
     next command sends them, so the apps get the message once. Without an outbox for chat
     messages, they were lost for PEP devices (session 7's closing note)."""
-    f = Cli(bed, "frank-lg", "frank")
-    f.init()
-    heidi = LegacyApp(bed, "heidi-phone", "heidi")
-    heidi.init()
-    ivan = Cli(bed, "ivan-lg", "ivan")
-    ivan.init()
-    ivan_app = LegacyApp(bed, "ivan-phone", "ivan")
-    ivan_app.init()
+    f, ivan = Cli(bed, "frank-lg", "frank"), Cli(bed, "ivan-lg", "ivan")
+    heidi, ivan_app = LegacyApp(bed, "heidi-phone", "heidi"), LegacyApp(bed, "ivan-phone", "ivan")
+    for d in (f, heidi, ivan, ivan_app):
+        d.init()
 
     def chats_pending() -> int:
         with sqlite3.connect(f.state) as db:
@@ -398,15 +394,11 @@ def scenario_bulk_reaches_apps(bed: Bed) -> None:
     device and a legacy app, victor a legacy app only. Three lines to both reach all three
     devices once each, in order; a `run` message from trent's Multiend device (his account has no
     other archive device) to victor is chat messages only."""
-    a = Cli(bed, "alice-lg9", "alice")
-    a.init()
+    a, trent = Cli(bed, "alice-lg9", "alice"), Cli(bed, "trent-lg9", "trent")
+    trent_app, victor_app = LegacyApp(bed, "trent-phone", "trent"), LegacyApp(bed, "victor-phone", "victor")
+    for d in (a, trent, trent_app, victor_app):
+        d.init()
     a.sync()
-    trent = Cli(bed, "trent-lg9", "trent")
-    trent.init()
-    trent_app = LegacyApp(bed, "trent-phone", "trent")
-    trent_app.init()
-    victor_app = LegacyApp(bed, "victor-phone", "victor")
-    victor_app.init()
     lines = ["bulk one", "bulk two", "bulk three"]
     listeners = [app_listen(trent_app, 3), app_listen(victor_app, 4)]
     out = a.run("send", "--to", trent.jid, "--to", victor_app.jid, "--lines", stdin="\n".join(lines) + "\n")
