@@ -41,6 +41,7 @@ struct InFlight {
   // Chat messages to devices in PEP (queued in the outbox once, sent with the batch), and what
   // became of them; `pep_only`: there is no archive copy.
   bool chats_queued = false, pep_only = false;
+  std::string refused;  // set by sealing: nothing could be encrypted
   std::vector<std::string> chat_keys;
   SendReport chat_report;
 };
@@ -110,18 +111,25 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
         it = device_.store().legacy().has_legacy_session(it->first) ? pep->bundles.erase(it) : std::next(it);
       for (auto it = pep->omemo2_bundles.begin(); it != pep->omemo2_bundles.end();)
         it = device_.store().has_session(it->first) ? pep->omemo2_bundles.erase(it) : std::next(it);
-      if (plan.devices.empty()) {
-        f.pep_only = true;
-        f.report = SendReport{};
-        f.report.skipped = plan.skipped;
-        f.report.stanza_id = "pep:" + device_.jid() + ":" + f.origin_id;
-        HistoryEntry e = detail::sent_entry(device_, f.report.stanza_id, f.body, f.to, f.created);
-        e.protocol = pep->omemo2_devices.empty() ? "oldmemo" : "omemo2";
-        e.via = "pep";
-        e.live = true;
-        device_.store().history().append(e);
+    }
+    if (plan.devices.empty() && f.chats_queued) {
+      // No archive device (also after a missing-devices answer: that attempt's archive copy
+      // is taken out): the chat messages are the whole message.
+      device_.store().outbox().remove(f.origin_id);
+      if (f.chat_keys.empty()) {
+        f.refused = "no device could receive keys (" + std::to_string(f.chat_report.skipped.size()) + " skipped)";
         return;
       }
+      f.pep_only = true;
+      f.report = SendReport{};
+      f.report.skipped = plan.skipped;
+      f.report.stanza_id = "pep:" + device_.jid() + ":" + f.origin_id;
+      HistoryEntry e = detail::sent_entry(device_, f.report.stanza_id, f.body, f.to, f.created);
+      e.protocol = f.chat_report.pep_omemo2_devices.empty() ? "oldmemo" : "omemo2";
+      e.via = "pep";
+      e.live = true;
+      device_.store().history().append(e);
+      return;
     }
     auto outcome = detail::encrypt_for(device_, plan.devices, plan.bundles, f.body, f.created);
     // Sessions now exist for the bundles used: later messages of the batch ride on them.
@@ -189,6 +197,9 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
         }
       }
       if (!batch.empty()) {
+        // Bounded: stale PEP plans go (before this batch looks any up).
+        for (auto old = pep_plans.begin(); old != pep_plans.end();)
+          old = Clock::now() - old->second.first >= kPepPlanFor ? pep_plans.erase(old) : std::next(old);
         std::map<std::string, Plan> plans;
         std::map<std::string, std::string> unplannable;  // why, by recipient set
         std::vector<InFlight> ready;
@@ -264,6 +275,12 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
         // come in any order, and a chat has no other order than its arrival).
         std::vector<std::string> chats_now;
         for (auto& f : ready) {
+          if (!f.refused.empty()) {
+            ++progress.refused;
+            report_outcome(refusal(f.ref, f.to, f.refused));
+            if (options.stop_on_refusal) stop = ClientError(ErrorKind::refused, f.refused);
+            continue;
+          }
           for (const auto& k : f.chat_keys) chats_now.push_back(k);
           if (!f.pep_only) {
             launch(std::move(f));
@@ -384,6 +401,7 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
             std::string why = "the component refused the message: " +
                               std::string(xmpp::error_type_name(b->error.type)) + "/" + b->error.condition;
             if (!b->missing.empty()) why += " (still missing: " + detail::list_devices(b->missing) + ")";
+            drop_chats_of(f.origin_id);  // left over if they could not be sent with the batch
             finished.push_back(refusal(f.ref, f.to, why));
             ++progress.refused;
             if (options.stop_on_refusal) stop = ClientError(ErrorKind::refused, why);
@@ -422,7 +440,18 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
           seal(f, *plan, pep_of(key));
           tx.commit();
         }
+        if (!f.refused.empty()) {
+          ++progress.refused;
+          report_outcome(refusal(f.ref, f.to, f.refused));
+          if (options.stop_on_refusal) stop = ClientError(ErrorKind::refused, f.refused);
+          continue;
+        }
         f.report.resent = true;
+        if (f.pep_only) {  // its chat messages left with its batch
+          ++progress.receipted;
+          report_outcome(outcome_of(f));
+          continue;
+        }
         f.quiet = std::chrono::milliseconds(3000);
         launch(std::move(f));
       }

@@ -261,11 +261,14 @@ class Client {
                                        const std::string& origin_id, SendReport& report);
   static constexpr std::string_view kChatOutboxPrefix = "chat:";
   std::int64_t last_chat_us_ = 0;  // creation time of the last chat queued: their order
-  // Sends the chat messages in the outbox (all, or those keyed in `only`) and takes them out
-  // once the server has them (its answer to a ping sent after them). Returns how many.
+  // "chat:<origin-id>:": the outbox keys of one message's chat messages.
+  static std::string chat_key_prefix(const std::string& origin_id);
+  // Sends the chat messages in the outbox (those keyed in `only`; without it, every one whose
+  // archive copy is not in the outbox) and takes them out once the server has them (its answer
+  // to a ping sent after them). Returns how many.
   asio::awaitable<std::size_t> deliver_chats(const std::vector<std::string>* only = nullptr);
-  // Takes queued chat messages out unsent (their archive copy was refused: nothing is sent).
-  void drop_queued_chats(const std::vector<std::string>& keys);
+  // Takes a message's queued chat messages out unsent (its archive copy was refused).
+  void drop_chats_of(const std::string& origin_id);
   asio::awaitable<std::map<std::uint32_t, omemo::Bundle>> fetch_pep_bundles(const std::string& bare_jid,
                                                                             const std::vector<std::uint32_t>& ids);
   // Decrypts and stores one live chat message, then after_chats.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <set>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -412,8 +413,9 @@ std::vector<std::string> Client::queue_chats(const std::vector<std::string>& rec
   const std::int64_t now = options_.clock();
   std::vector<std::string> keys;
   auto queue = [&](const xml::Element& st) {
-    // keyed apart from the archive's entries (those are keyed by origin-id)
-    keys.push_back(std::string(kChatOutboxPrefix) + std::string(st.attr("id").value_or("")));
+    // keyed apart from the archive's entries (those are keyed by origin-id), naming the
+    // message's origin-id: its archive copy, when it has one, is found by it
+    keys.push_back(chat_key_prefix(origin_id) + std::string(st.attr("id").value_or("")));
     auto entry = detail::outbox_entry(keys.back(), st, body, recipients, now);
     // sent in the order queued (the outbox lists by creation time)
     entry.created_us = last_chat_us_ = std::max(entry.created_us, last_chat_us_ + 1);
@@ -453,12 +455,28 @@ std::vector<std::string> Client::queue_chats(const std::vector<std::string>& rec
   return keys;
 }
 
+std::string Client::chat_key_prefix(const std::string& origin_id) {
+  return std::string(kChatOutboxPrefix) + origin_id + ":";
+}
+
 asio::awaitable<std::size_t> Client::deliver_chats(const std::vector<std::string>* only) {
   std::vector<std::string> keys;
   std::vector<xml::Element> stanzas;
-  for (const OutboxEntry& o : device_.store().outbox().pending()) {
+  const auto pending = device_.store().outbox().pending();
+  std::set<std::string> parents;  // archive copies not receipted yet
+  for (const OutboxEntry& o : pending)
+    if (!o.origin_id.starts_with(kChatOutboxPrefix)) parents.insert(o.origin_id);
+  const std::set<std::string> wanted = only ? std::set<std::string>(only->begin(), only->end()) : std::set<std::string>();
+  for (const OutboxEntry& o : pending) {
     if (!o.origin_id.starts_with(kChatOutboxPrefix)) continue;
-    if (only && std::find(only->begin(), only->end(), o.origin_id) == only->end()) continue;
+    if (only) {
+      if (!wanted.count(o.origin_id)) continue;
+    } else {
+      // all of them: only those whose archive copy was receipted (or that have none); the
+      // others go with their archive copy's receipt, or not at all when it is refused
+      const std::string rest = o.origin_id.substr(kChatOutboxPrefix.size());
+      if (parents.count(rest.substr(0, rest.find(':')))) continue;
+    }
     auto st = xml::parse_element(o.stanza);
     if (!st) {
       spdlog::warn("dropping an unreadable outbox entry");
@@ -494,10 +512,10 @@ asio::awaitable<std::size_t> Client::deliver_chats(const std::vector<std::string
   co_return stanzas.size();
 }
 
-void Client::drop_queued_chats(const std::vector<std::string>& keys) {
-  auto tx = device_.store().begin();
-  for (const auto& k : keys) device_.store().outbox().remove(k);
-  tx.commit();
+void Client::drop_chats_of(const std::string& origin_id) {
+  const std::string prefix = chat_key_prefix(origin_id);
+  for (const OutboxEntry& o : device_.store().outbox().pending())
+    if (o.origin_id.starts_with(prefix)) device_.store().outbox().remove(o.origin_id);
 }
 
 asio::awaitable<void> Client::handle_chat(const ChatMessage& chat, const MessageSink& sink) {

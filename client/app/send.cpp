@@ -287,12 +287,21 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
     const bool chats = pep_plan && (!pep_plan->devices.empty() || !pep_plan->omemo2_devices.empty());
     if (plan.devices.empty() && chats) {
       // No device to reach through the archive: the chat messages are the whole send, in the
-      // history and the outbox together.
+      // history and the outbox together. (After a missing-devices answer they are queued
+      // already, and the archive copy of the first attempt is taken out.)
       report.skipped = std::move(plan.skipped);
       report.stanza_id = "pep:" + device_.jid() + ":" + origin_id;
       const bool legacy_only = pep_plan->omemo2_devices.empty();
       auto tx = device_.store().begin();
-      chat_keys = queue_chats(recipients, *pep_plan, body, origin_id, chat_report);
+      if (!chats_queued) {
+        chats_queued = true;
+        chat_keys = queue_chats(recipients, *pep_plan, body, origin_id, chat_report);
+      }
+      if (chat_keys.empty())  // nothing stored: the transaction is not committed
+        throw ClientError(ErrorKind::refused, "no device could receive keys (" +
+                                                  std::to_string(chat_report.skipped.size() + report.skipped.size()) +
+                                                  " skipped; see 'multiend devices --of')");
+      device_.store().outbox().remove(origin_id);
       HistoryEntry e = sent_entry(device_, report.stanza_id, body, recipients, options_.clock());
       e.protocol = legacy_only ? "oldmemo" : "omemo2";
       e.via = "pep";
@@ -301,14 +310,6 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       tx.commit();
       pep_entry = std::move(e);
       break;
-    }
-    if (chats && !chats_queued) {
-      chats_queued = true;
-      // The chat messages are encrypted and in the outbox before the archive copy leaves, so a
-      // crash anywhere after this sends them with the next command.
-      auto tx = device_.store().begin();
-      chat_keys = queue_chats(recipients, *pep_plan, body, origin_id, chat_report);
-      tx.commit();
     }
     const std::string id = new_id();
     const std::int64_t now = options_.clock();
@@ -321,6 +322,12 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       for (const auto& sk : plan.skipped) excluded.push_back(sk.first);
       stanza = component::archive_message(options_.component, id, origin_id, outcome.message, excluded);
       device_.store().outbox().put(outbox_entry(origin_id, stanza, body, recipients, now));
+      if (chats && !chats_queued) {
+        // In the same transaction as the archive copy: they leave with its receipt (a crash
+        // before it: with the next command's), and are dropped if it is refused.
+        chats_queued = true;
+        chat_keys = queue_chats(recipients, *pep_plan, body, origin_id, chat_report);
+      }
       tx.commit();
       report.devices = std::move(outcome.encrypted_for);
     }
@@ -353,7 +360,7 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       continue;  // device lists fetched again: the new devices get sessions from their bundles
     }
     device_.store().outbox().remove(origin_id);
-    drop_queued_chats(chat_keys);  // refused: nobody gets it
+    drop_chats_of(origin_id);  // refused: nobody gets it
     std::string why = std::string(xmpp::error_type_name(b.error.type)) + "/" + b.error.condition;
     if (!b.missing.empty()) why += " (still missing: " + list_devices(b.missing) + ")";
     throw ClientError(ErrorKind::refused, "the component refused the message: " + why);
@@ -363,9 +370,17 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
   report.pep_devices = std::move(chat_report.pep_devices);
   report.pep_omemo2_devices = std::move(chat_report.pep_omemo2_devices);
   for (auto& s : chat_report.skipped) report.skipped.push_back(std::move(s));
+  if (pep_entry && sink) sink(*pep_entry);
   if (!chat_keys.empty()) {
-    if (pep_entry && sink) sink(*pep_entry);
-    co_await deliver_chats();
+    try {
+      co_await deliver_chats(&chat_keys);
+    } catch (const ClientError& e) {
+      // The message is stored (and, with an archive copy, receipted): the chat messages stay
+      // in the outbox and go with the next command. Reporting a failure would make a script
+      // send it again.
+      if (e.kind() != ErrorKind::connection) throw;
+      spdlog::warn("{}", e.what());
+    }
   }
   try {
     co_await drain_deferred(sink);
@@ -378,8 +393,6 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
 
 asio::awaitable<std::size_t> Client::flush_outbox(const MessageSink& sink) {
   std::size_t done = 0;
-  // Chat messages first: they are in the history already, only their sending is left.
-  if (options_.pep && !removed_) co_await deliver_chats();
   for (const OutboxEntry& o : device_.store().outbox().pending()) {
     if (o.origin_id.starts_with(kChatOutboxPrefix)) continue;
     auto stanza = xml::parse_element(o.stanza);
@@ -403,11 +416,14 @@ asio::awaitable<std::size_t> Client::flush_outbox(const MessageSink& sink) {
       if (fresh && sink) sink(e);
       ++done;
     } else {
+      drop_chats_of(o.origin_id);  // nobody gets it
       tx.commit();
       spdlog::warn("an unsent message was refused by the component ({}); dropped",
                    answer.bounce->error.condition);
     }
   }
+  // Chat messages whose archive copy is receipted (above, or before a crash), or that have none.
+  if (options_.pep && !removed_) co_await deliver_chats();
   co_await drain_deferred(sink);
   co_return done;
 }
