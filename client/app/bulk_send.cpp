@@ -94,23 +94,20 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
 
   // PEP devices by recipient set, read again after kPepPlanFor (as the archive's lists are).
   std::map<std::string, std::pair<Clock::time_point, PepPlan>> pep_plans;
-  auto has_chats = [](const PepPlan* pep) { return pep && (!pep->devices.empty() || !pep->omemo2_devices.empty()); };
 
   // Encrypts `f` for its recipients' usable devices and stores it in the outbox under its
   // origin-id, its chat messages to PEP devices beside it; with no archive device to reach, the
   // chat messages are the whole message and it is in the history now. The caller holds the
   // transaction.
   auto seal = [&](InFlight& f, Plan& plan, PepPlan* pep) {
-    if (!f.chats_queued && has_chats(pep)) {
+    if (!f.chats_queued && pep && pep->any()) {
       f.chats_queued = true;
       f.chat_report = SendReport{};
       f.chat_report.skipped = pep->skipped;
       f.chat_keys = queue_chats(f.to, *pep, f.body, f.origin_id, f.chat_report);
       // Sessions now exist for the bundles used: later messages of the batch ride on them.
-      for (auto it = pep->bundles.begin(); it != pep->bundles.end();)
-        it = device_.store().legacy().has_legacy_session(it->first) ? pep->bundles.erase(it) : std::next(it);
-      for (auto it = pep->omemo2_bundles.begin(); it != pep->omemo2_bundles.end();)
-        it = device_.store().has_session(it->first) ? pep->omemo2_bundles.erase(it) : std::next(it);
+      std::erase_if(pep->bundles, [&](const auto& b) { return device_.store().legacy().has_legacy_session(b.first); });
+      std::erase_if(pep->omemo2_bundles, [&](const auto& b) { return device_.store().has_session(b.first); });
     }
     if (plan.devices.empty() && f.chats_queued) {
       // No archive device (also after a missing-devices answer: that attempt's archive copy
@@ -123,18 +120,14 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
       f.pep_only = true;
       f.report = SendReport{};
       f.report.skipped = plan.skipped;
-      f.report.stanza_id = "pep:" + device_.jid() + ":" + f.origin_id;
-      HistoryEntry e = detail::sent_entry(device_, f.report.stanza_id, f.body, f.to, f.created);
-      e.protocol = f.chat_report.pep_omemo2_devices.empty() ? "oldmemo" : "omemo2";
-      e.via = "pep";
-      e.live = true;
+      HistoryEntry e = pep_sent_entry(f.origin_id, f.body, f.to, f.created, f.chat_report);
+      f.report.stanza_id = e.stanza_id;
       device_.store().history().append(e);
       return;
     }
     auto outcome = detail::encrypt_for(device_, plan.devices, plan.bundles, f.body, f.created);
     // Sessions now exist for the bundles used: later messages of the batch ride on them.
-    for (auto it = plan.bundles.begin(); it != plan.bundles.end();)
-      it = device_.store().has_session(it->first) ? plan.bundles.erase(it) : std::next(it);
+    std::erase_if(plan.bundles, [&](const auto& b) { return device_.store().has_session(b.first); });
     f.report = SendReport{};
     f.report.skipped = plan.skipped;
     for (const auto& [a, ec] : outcome.failed) f.report.skipped.emplace_back(a, detail::failure_reason(ec));
@@ -157,15 +150,8 @@ asio::awaitable<BulkProgress> Client::send_many(const OutgoingSource& next, cons
   // A plan in which some recipient has no device at all is refused, as send() refuses it.
   auto unreachable = [&](const std::vector<std::string>& recipients, const Plan& plan,
                          const PepPlan* pep) -> std::optional<std::string> {
-    for (const auto& user : recipients) {
-      bool any = user == device_.jid();
-      for (const auto& a : plan.devices) any = any || a.jid == user;
-      if (pep) {
-        for (const auto& a : pep->devices) any = any || a.jid == user;
-        for (const auto& a : pep->omemo2_devices) any = any || a.jid == user;
-      }
-      if (!any) return "no device of " + user + " can receive keys";
-    }
+    for (const auto& user : recipients)
+      if (!reaches(user, plan, pep)) return "no device of " + user + " can receive keys";
     return std::nullopt;
   };
   auto launch = [&](InFlight f) {

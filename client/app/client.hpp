@@ -248,7 +248,14 @@ class Client {
     std::map<omemo::DeviceAddress, omemo::Bundle> omemo2_bundles;
     std::vector<std::pair<omemo::DeviceAddress, std::string>> skipped;
     std::vector<std::string> looked_at;  // what was asked, for a "no device anywhere" error
+    bool any() const { return !devices.empty() || !omemo2_devices.empty(); }
   };
+  // Does `user` get the message: our own account, or a device of theirs in either plan?
+  bool reaches(const std::string& user, const Plan& plan, const PepPlan* pep) const;
+  // The history entry of a message that went by chat messages only (`pep:<own>:<origin-id>`),
+  // made now: after every archive entry already here.
+  HistoryEntry pep_sent_entry(const std::string& origin_id, const std::string& body,
+                              const std::vector<std::string>& to, std::int64_t now, const SendReport& chats) const;
   // The legacy devices of `users` (our own account included) not reached through the archive.
   // Devices on the archive's lists of `users` (as stored by plan_recipients): one device in
   // both an archive list and a PEP list is reached through the archive only.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "client/app/client.hpp"
@@ -232,6 +233,22 @@ asio::awaitable<Client::Answer> Client::submit(const xml::Element& stanza, const
   co_return answer;
 }
 
+bool Client::reaches(const std::string& user, const Plan& plan, const PepPlan* pep) const {
+  auto theirs = [&](const std::vector<omemo::DeviceAddress>& v) {
+    return std::any_of(v.begin(), v.end(), [&](const omemo::DeviceAddress& a) { return a.jid == user; });
+  };
+  return user == device_.jid() || theirs(plan.devices) || (pep && (theirs(pep->devices) || theirs(pep->omemo2_devices)));
+}
+
+HistoryEntry Client::pep_sent_entry(const std::string& origin_id, const std::string& body,
+                                    const std::vector<std::string>& to, std::int64_t now, const SendReport& chats) const {
+  HistoryEntry e = sent_entry(device_, "pep:" + device_.jid() + ":" + origin_id, body, to, now);
+  e.protocol = chats.pep_omemo2_devices.empty() ? "oldmemo" : "omemo2";
+  e.via = "pep";
+  e.live = true;
+  return e;
+}
+
 std::vector<omemo::DeviceAddress> Client::archive_listed(const std::vector<std::string>& users) {
   std::vector<omemo::DeviceAddress> out;
   for (const auto& user : users) {
@@ -265,13 +282,7 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
     Plan plan = co_await plan_recipients(users);
     if (options_.pep && !pep_plan) pep_plan = co_await plan_pep(users, archive_listed(users));
     for (const auto& user : recipients) {
-      bool any = user == device_.jid();
-      for (const auto& a : plan.devices) any = any || a.jid == user;
-      if (pep_plan) {
-        for (const auto& a : pep_plan->devices) any = any || a.jid == user;
-        for (const auto& a : pep_plan->omemo2_devices) any = any || a.jid == user;
-      }
-      if (any) continue;
+      if (reaches(user, plan, pep_plan ? &*pep_plan : nullptr)) continue;
       std::size_t skipped = plan.skipped.size() + (pep_plan ? pep_plan->skipped.size() : 0);
       if (skipped > 0)
         throw ClientError(ErrorKind::refused, "no device of " + user + " can receive keys (" + std::to_string(skipped) +
@@ -284,14 +295,12 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
       std::string why = co_await unreachable_reason(user, pep_looked_at);
       throw ClientError(ErrorKind::refused, why);
     }
-    const bool chats = pep_plan && (!pep_plan->devices.empty() || !pep_plan->omemo2_devices.empty());
+    const bool chats = pep_plan && pep_plan->any();
     if (plan.devices.empty() && chats) {
       // No device to reach through the archive: the chat messages are the whole send, in the
       // history and the outbox together. (After a missing-devices answer they are queued
       // already, and the archive copy of the first attempt is taken out.)
       report.skipped = std::move(plan.skipped);
-      report.stanza_id = "pep:" + device_.jid() + ":" + origin_id;
-      const bool legacy_only = pep_plan->omemo2_devices.empty();
       auto tx = device_.store().begin();
       if (!chats_queued) {
         chats_queued = true;
@@ -302,10 +311,8 @@ asio::awaitable<SendReport> Client::send(const std::vector<std::string>& to, con
                                                   std::to_string(chat_report.skipped.size() + report.skipped.size()) +
                                                   " skipped; see 'multiend devices --of')");
       device_.store().outbox().remove(origin_id);
-      HistoryEntry e = sent_entry(device_, report.stanza_id, body, recipients, options_.clock());
-      e.protocol = legacy_only ? "oldmemo" : "omemo2";
-      e.via = "pep";
-      e.live = true;
+      HistoryEntry e = pep_sent_entry(origin_id, body, recipients, options_.clock(), chat_report);
+      report.stanza_id = e.stanza_id;
       device_.store().history().append(e);
       tx.commit();
       pep_entry = std::move(e);
